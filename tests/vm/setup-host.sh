@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Provision a Debian 12 host so that tests/vm/vmrun can boot a throw-away
+# QEMU guest with a real kernel (device-mapper, configfs, LIO, open-iscsi).
+#
+# Idempotent and cheap on a provisioned machine: every stage checks first and
+# only does work when something is missing.  Run as root.
+#
+# Layout (all under $VMRUN_CACHE, default $REPO/.cache/vm, git-ignored):
+#   kernel-root/   dpkg -x of linux-image-6.1.0-NN-amd64 (never installed:
+#                  installing it would drag in initramfs-tools and write /boot)
+#   tools/         venv with cinder-rtstool and os-brick, used by the guest
+#                  through the read-only 9p view of this machine's /
+#
+# Environment:
+#   VMRUN_CACHE          cache directory (default: $REPO/.cache/vm)
+#   VMRUN_TOOLS_PYTHON   interpreter for the tools venv (default: python3)
+set -euo pipefail
+
+start=$EPOCHREALTIME
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${VMRUN_CACHE:-$REPO/.cache/vm}
+KROOT=$CACHE/kernel-root
+TOOLS=$CACHE/tools
+PY=${VMRUN_TOOLS_PYTHON:-python3}
+done_steps=()
+
+log() { printf 'setup-host: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (apt-get, depmod)"
+mkdir -p "$CACHE"
+
+# --- 1. Debian packages -------------------------------------------------------
+# lvm2/open-iscsi are used *inside* the guest, which runs this machine's / as
+# its root filesystem; that is why they are installed on the host at all.
+# They are never run against this host's disks.
+APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi
+          xz-utils iproute2 util-linux coreutils)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d: open-iscsi's postinst would try to start iscsid on the
+    # host; the host must never act as initiator, only the guest does.
+    prc=/usr/sbin/policy-rc.d
+    created_prc=0
+    if [ ! -e $prc ]; then
+        printf '#!/bin/sh\nexit 101\n' >$prc && chmod +x $prc && created_prc=1
+    fi
+    rc=0
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    if [ $created_prc = 1 ]; then rm -f $prc; fi
+    [ $rc = 0 ] || die "apt-get install failed (rc $rc)"
+    done_steps+=("apt:${#missing[@]} pkgs")
+fi
+
+# --- 2. Kernel (extracted, not installed) ------------------------------------
+# `linux-image-amd64` is a metapackage; the real package name carries the
+# ABI number (6.1.0-NN), which moves with Debian security updates.
+have_kver() {  # prints the newest complete kernel in $KROOT, if any
+    local d best=""
+    for d in "$KROOT"/lib/modules/*/; do
+        d=${d%/}; d=${d##*/}
+        [ -f "$KROOT/boot/vmlinuz-$d" ] && [ -f "$KROOT/lib/modules/$d/modules.dep" ] || continue
+        best=$(printf '%s\n%s\n' "$best" "$d" | sort -V | tail -n1)
+    done
+    printf '%s' "$best"
+}
+want_pkg() {
+    apt-cache depends linux-image-amd64 2>/dev/null \
+        | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1
+}
+cached=$(have_kver)
+pkg=$(want_pkg)
+if [ -z "$pkg" ] && [ -z "$cached" ]; then
+    log "apt lists know no linux-image-amd64; running apt-get update"
+    apt-get update -qq
+    pkg=$(want_pkg)
+    [ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel package"
+fi
+kver=${pkg#linux-image-}
+if [ -n "$pkg" ] && [ "$kver" != "$cached" ]; then
+    log "fetching $pkg"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    # Old ABI packages vanish from the mirror after a security update, so a
+    # stale package list gives a 404: refresh once and retry.
+    if ! (cd "$tmp" && apt-get download -qq "$pkg" >/dev/null 2>&1); then
+        apt-get update -qq
+        pkg=$(want_pkg); kver=${pkg#linux-image-}
+        (cd "$tmp" && apt-get download -qq "$pkg") || die "apt-get download $pkg failed"
+    fi
+    # Extract into a fresh dir and swap it in, so an interrupted run never
+    # leaves a half-populated kernel root that looks complete; older kernels
+    # are dropped (each is ~400 MB unpacked).
+    rm -rf "$KROOT.new"; mkdir -p "$KROOT.new"
+    dpkg -x "$tmp"/"$pkg"_*.deb "$KROOT.new"
+    depmod -b "$KROOT.new" "$kver"
+    [ -f "$KROOT.new/boot/vmlinuz-$kver" ] || die "$pkg has no /boot/vmlinuz-$kver"
+    rm -rf "$KROOT"; mv "$KROOT.new" "$KROOT"
+    done_steps+=("kernel:$kver")
+    cached=$kver
+elif [ -z "$pkg" ]; then
+    kver=$cached   # no apt lists (offline-ish machine): keep what we have
+fi
+[ -n "$cached" ] || die "no usable kernel in $KROOT"
+
+# --- 3. Tools venv (cinder-rtstool + os-brick) --------------------------------
+# cinder is installed --no-deps: its full dependency tree is huge, and
+# cinder-rtstool only imports eventlet, greenlet, oslo.i18n and rtslib-fb
+# (which needs pyudev).  dnspython is not needed: cinder sets
+# EVENTLET_NO_GREENDNS=yes before importing eventlet.
+RTSTOOL_PINS=(cinder==29.0.0 eventlet==0.41.3 greenlet==3.5.6 oslo.i18n==6.9.0
+              rtslib-fb==2.2.4 pyudev==0.24.5)
+OS_BRICK_PIN=os-brick==7.1.1
+# os-brick is installed with its dependencies, but resolved against this
+# frozen set so CI gets the same bytes as the machine it was measured on.
+OS_BRICK_CONSTRAINTS='certifi==2026.10.19.post1
+cffi==2.1.1
+charset-normalizer==3.5.3
+debtcollector==3.1.0
+dnspython==2.9.2
+eventlet==0.41.3
+fasteners==0.20
+greenlet==3.5.6
+idna==3.20
+iso8601==2.1.0
+msgpack==1.2.4
+netaddr==1.3.0
+os-brick==7.1.1
+oslo.concurrency==7.6.1
+oslo.config==10.7.0
+oslo.context==6.5.0
+oslo.i18n==6.9.0
+oslo.log==8.3.2
+oslo.privsep==3.12.0
+oslo.serialization==5.11.0
+oslo.service==4.8.0
+oslo.utils==10.2.0
+packaging==26.4
+Paste==3.10.1
+PasteDeploy==3.1.0
+pbr==7.1.3
+psutil==7.2.2
+pycparser==3.12
+pyparsing==3.3.3
+python-dateutil==4.0.0
+pyudev==0.24.5
+PyYAML==6.0.4
+repoze-lru==0.8
+requests==2.34.2
+rfc3986==2.0.0
+Routes==2.5.1
+six==1.17.0
+stevedore==5.10.0
+tenacity==9.2.1
+typing_extensions==4.16.0
+tzdata==2026.6
+urllib3==2.8.0
+WebOb==1.8.11
+wrapt==2.5.2
+yappi==1.7.6'
+# The stamp records exactly what the venv was built from; any change to the
+# pins (or to the interpreter) rebuilds it from scratch.
+pyver=$("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')
+stamp_want=$(printf '%s\n' "$pyver" "${RTSTOOL_PINS[*]}" "$OS_BRICK_PIN" "$OS_BRICK_CONSTRAINTS" | sha256sum | cut -c1-16)
+stamp_have=$(cat "$TOOLS/.vmrun-stamp" 2>/dev/null || true)
+if [ "$stamp_want" != "$stamp_have" ] || [ ! -x "$TOOLS/bin/cinder-rtstool" ]; then
+    log "building tools venv ($pyver)"
+    rm -rf "$TOOLS"
+    "$PY" -m venv "$TOOLS"
+    plog=$CACHE/setup-tools.log
+    cons=$(mktemp); printf '%s\n' "$OS_BRICK_CONSTRAINTS" >"$cons"
+    {
+        "$TOOLS/bin/pip" install --disable-pip-version-check --no-deps "${RTSTOOL_PINS[@]}" &&
+        "$TOOLS/bin/pip" install --disable-pip-version-check -c "$cons" "$OS_BRICK_PIN"
+    } >"$plog" 2>&1 || { rm -f "$cons"; cat "$plog" >&2; die "pip install failed (log: $plog)"; }
+    rm -f "$cons"
+    # Python in the TCG guest is ~7x slower; pre-compiling keeps the first
+    # cinder-rtstool call from paying for byte-compiling the whole import tree
+    # (and the guest's overlay would discard the .pyc files anyway).
+    "$TOOLS/bin/python" -m compileall -q "$TOOLS/lib" >/dev/null 2>&1 || true
+    [ -x "$TOOLS/bin/cinder-rtstool" ] || die "cinder-rtstool console script missing in $TOOLS/bin"
+    PYTHONWARNINGS=ignore "$TOOLS/bin/python" -c "import cinder.cmd.rtstool, os_brick.initiator.connector" \
+        || die "tools venv imports fail"
+    echo "$stamp_want" >"$TOOLS/.vmrun-stamp"
+    done_steps+=("tools venv")
+fi
+
+if [ ${#done_steps[@]} -eq 0 ]; then summary="already provisioned"
+else summary="did: $(IFS=,; echo "${done_steps[*]}")"; fi
+printf 'setup-host: %s; kernel %s; tools venv %s; %.1f s\n' \
+    "$summary" "$cached" "$TOOLS" "$(awk "BEGIN{print $EPOCHREALTIME - $start}")"

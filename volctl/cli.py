@@ -1,0 +1,117 @@
+"""The root click group: global options, the App object commands receive, and the one place
+where errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import click
+
+from volctl import __version__, output
+from volctl.commands import COMMANDS
+from volctl.config import DEFAULT_DB
+from volctl.errors import ExitCode, VolctlError
+
+if TYPE_CHECKING:
+    from volctl.service import VolumeService
+
+
+@dataclass
+class App:
+    """What every command gets through @pass_obj. Tests may hand in one with a prepared service."""
+
+    db: str = DEFAULT_DB
+    config: str | None = None
+    json: bool = False
+    verbose: bool = False
+    _service: "VolumeService | None" = field(default=None, repr=False)
+
+    @property
+    def service(self) -> "VolumeService":
+        if self._service is None:
+            from volctl.config import load_settings
+            from volctl.service import VolumeService
+
+            self._service = VolumeService(self.db, load_settings(self.config))
+        return self._service
+
+    def notes(self, notes: tuple[str, ...] | list[str]) -> None:
+        for line in [*self.service.warnings, *notes]:
+            output.note(line)
+
+
+class VolctlGroup(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        verbose = "-v" in (args or sys.argv[1:]) or "--verbose" in (args or sys.argv[1:])
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(ExitCode.USAGE if isinstance(e, click.UsageError) else e.exit_code)
+        except click.Abort:
+            output.error("aborted")
+            sys.exit(ExitCode.INTERNAL)
+        except VolctlError as e:
+            output.error(str(e))
+            sys.exit(e.exit_code)
+        except sqlite3.Error as e:
+            from volctl.inventory import inventory_error
+
+            output.error(str(inventory_error(_db_of(args), e)))
+            sys.exit(ExitCode.ENVIRONMENT)
+        except KeyboardInterrupt:
+            output.error("interrupted")
+            sys.exit(130)
+        except Exception as e:  # the contract: one line, the traceback only with -v
+            if verbose:
+                traceback.print_exc()
+            output.error(f"internal error: {type(e).__name__}: {e}")
+            sys.exit(ExitCode.INTERNAL)
+        sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+def _db_of(args) -> str:
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(App) if ctx else None
+    return app.db if app else "inventory"
+
+
+@click.group(cls=VolctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", metavar="PATH", envvar="VOLCTL_DB", default=DEFAULT_DB, show_default=True,
+              help="SQLite inventory (env VOLCTL_DB); created 0600 in a 0700 directory on first write.")
+@click.option("--config", metavar="PATH", envvar="VOLCTL_CONFIG", default=None,
+              help="TOML settings (env VOLCTL_CONFIG) [default: /etc/volctl/volctl.toml if present].")
+@click.option("--json", "as_json", is_flag=True, help="Machine output: one JSON document on stdout.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug log on stderr: each external command, exit code and duration.")
+@click.version_option(__version__, "--version", prog_name="volctl")
+@click.pass_context
+def cli(ctx: click.Context, db: str, config: str | None, as_json: bool, verbose: bool) -> None:
+    """Cinder's LVM + LIO iSCSI attach flow on one host: volumes, exports, connections, attachments.
+
+    \b
+    volctl create --size 1 --name v1
+    volctl reserve v1
+    volctl export v1
+    volctl connect v1 --initiator iqn.1994-05.com.redhat:client1 --json
+    volctl attach v1 --instance 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10 --host compute1 --mountpoint /dev/vdb
+    """
+    app = ctx.ensure_object(App)
+    app.db, app.config, app.verbose = db, config, verbose or app.verbose
+    app.json = app.json or as_json
+    if app.verbose:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="volctl: %(message)s")
+
+
+for command in COMMANDS:
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="volctl")

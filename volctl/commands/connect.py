@@ -1,0 +1,22 @@
+import click
+
+from volctl import output
+from volctl.commands._options import connector_options, json_option, read_connector, volume_argument
+
+
+@click.command()
+@volume_argument
+@connector_options
+@click.option("--multipath", is_flag=True, help="Return the portal lists even with one portal.")
+@json_option
+@click.pass_obj
+def connect(app, *, volume: str, initiator: str | None, connector_file: str | None, multipath: bool) -> None:
+    """Give an initiator access (export if needed, add its ACL) and print Cinder's connection info.
+
+    \b
+    volctl connect v1 --initiator iqn.1994-05.com.redhat:client1 --json
+    os-brick-connector-json | volctl connect v1 --connector - --json
+    """
+    done = app.service.connect(volume, read_connector(initiator, connector_file), multipath=multipath)
+    app.notes(done.notes)
+    output.connection(done.data, app.json, done.volume.name)

@@ -1,0 +1,20 @@
+import click
+
+from volctl import output
+from volctl.commands._options import json_option, volume_argument
+
+
+@click.command()
+@volume_argument
+@json_option
+@click.pass_obj
+def delete(app, *, volume: str) -> None:
+    """Delete a volume: remove its export, zero it (volume_clear), lvremove. History stays.
+
+    \b
+    volctl delete v1
+    """
+    with output.progress("zeroing", enabled=not app.json) as progress:
+        done = app.service.delete(volume, progress)
+    app.notes(done.notes)
+    output.document(done.data, app.json, f"deleted {done.data['name']} ({done.data['id']})")

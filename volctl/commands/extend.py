@@ -1,0 +1,20 @@
+import click
+
+from volctl import output
+from volctl.commands._options import json_option, size_option, volume_argument
+
+
+@click.command()
+@volume_argument
+@size_option
+@json_option
+@click.pass_obj
+def extend(app, *, volume: str, size: int) -> None:
+    """Grow an available volume to GIB (extending -> available, or error_extending).
+
+    \b
+    volctl extend v1 --size 20
+    """
+    done = app.service.extend(volume, size)
+    app.notes(done.notes)
+    output.volume(done.volume, app.json, message=f"extended {done.volume.name} to {done.volume.size} GiB")

@@ -1,0 +1,18 @@
+import click
+
+from volctl import output
+from volctl.commands._options import json_option, volume_argument
+
+
+@click.command()
+@volume_argument
+@json_option
+@click.pass_obj
+def history(app, *, volume: str) -> None:
+    """Every transition and external command of a volume, oldest first (deleted volumes too).
+
+    \b
+    volctl history v1
+    volctl history 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10 --json
+    """
+    output.events(app.service.history(volume), app.json)

@@ -1,0 +1,19 @@
+import click
+
+from volctl import output
+from volctl.commands._options import json_option, volume_argument
+
+
+@click.command()
+@volume_argument
+@json_option
+@click.pass_obj
+def unexport(app, *, volume: str) -> None:
+    """Remove a volume's iSCSI target (cinder-rtstool delete, save); refused while attached.
+
+    \b
+    volctl unexport v1
+    """
+    done = app.service.unexport(volume)
+    app.notes(done.notes)
+    output.volume(done.volume, app.json, message=f"unexported {done.volume.name}" if done.changed else None)

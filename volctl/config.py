@@ -1,0 +1,114 @@
+"""Settings: built-in defaults overlaid by the TOML file. Names follow Cinder's options."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from volctl import validate
+from volctl.errors import EnvironmentProblem, UsageError
+
+DEFAULT_DB = "/var/lib/volctl/volctl.db"
+DEFAULT_CONFIG = "/etc/volctl/volctl.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    volume_group: str = "cinder-volumes"
+    lvm_type: str = "default"
+    volume_name_template: str = "volume-%s"
+    target_helper: str = "lioadm"
+    target_prefix: str = "iqn.2010-10.org.openstack:"
+    target_ip_address: str = "127.0.0.1"
+    target_secondary_ip_addresses: tuple[str, ...] = field(default_factory=tuple)
+    target_port: int = 3260
+    target_protocol: str = "iscsi"
+    volume_clear: str = "zero"
+
+    @property
+    def portal_ips(self) -> tuple[str, ...]:
+        return (self.target_ip_address, *self.target_secondary_ip_addresses)
+
+    @property
+    def thin_pool(self) -> str:
+        return f"{self.volume_group}-pool"
+
+    def lv_name(self, volume_id: str) -> str:
+        return self.volume_name_template % volume_id
+
+
+_CHOICES = {
+    "lvm_type": ("default", "thin"),
+    "target_helper": ("lioadm",),
+    "target_protocol": ("iscsi", "iser"),
+    "volume_clear": ("zero", "none"),
+}
+_EXAMPLE_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def _check(settings: Settings, source: str) -> Settings:
+    def bad(key: str, why: str) -> UsageError:
+        return UsageError(f"{source}: {key}: {why}")
+
+    for key, choices in _CHOICES.items():
+        if getattr(settings, key) not in choices:
+            raise bad(key, f"must be one of {', '.join(choices)}, not {getattr(settings, key)!r}")
+    try:
+        validate.vg_name(settings.volume_group)
+        validate.port(settings.target_port, "target_port")
+        ips = [validate.ip_address(ip, "target IP address") for ip in settings.portal_ips]
+    except UsageError as e:
+        raise UsageError(f"{source}: {e}") from None
+    if len(set(ips)) != len(ips):
+        raise bad("target_secondary_ip_addresses", "a portal IP is listed twice")
+    template = settings.volume_name_template
+    if template.count("%s") != 1 or "%" in template.replace("%s", ""):
+        raise bad("volume_name_template", "must hold exactly one %s and no other %")
+    try:
+        example_lv = validate.lv_name(template % _EXAMPLE_ID)
+        validate.initiator_name(settings.target_prefix + example_lv)
+    except UsageError:
+        raise bad("target_prefix", f"{settings.target_prefix!r} + an LV name is not a valid iSCSI name") from None
+    return replace(
+        settings,
+        target_ip_address=ips[0],
+        target_secondary_ip_addresses=tuple(ips[1:]),
+        target_prefix=settings.target_prefix.lower(),
+    )
+
+
+def load_settings(path: str | None) -> Settings:
+    """path None means the default file, which may be absent; a named file must exist."""
+    named = path is not None
+    target = Path(path if named else DEFAULT_CONFIG)
+    try:
+        raw = target.read_bytes()
+    except FileNotFoundError:
+        if named:
+            raise UsageError(f"config file {target} does not exist") from None
+        return Settings()
+    except PermissionError:
+        raise EnvironmentProblem(f"config file {target}: permission denied") from None
+    except IsADirectoryError:
+        raise UsageError(f"config file {target} is a directory") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{target}: not valid TOML: {e}") from None
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, object] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise UsageError(f"{target}: unknown setting {key!r}")
+        if key == "target_secondary_ip_addresses":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UsageError(f"{target}: {key}: must be a list of IP address strings")
+            value = tuple(value)
+        elif key == "target_port":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"{target}: {key}: must be a whole number")
+        elif not isinstance(value, str):
+            raise UsageError(f"{target}: {key}: must be a string")
+        values[key] = value
+    return _check(Settings(**values), str(target))

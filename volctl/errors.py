@@ -1,0 +1,71 @@
+"""The one error hierarchy. Each class carries the contract's exit code; messages are for operators."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Iterable, Sequence
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    ALREADY_EXISTS = 4
+    INVALID_STATE = 5
+    COMMAND_FAILED = 6
+    ENVIRONMENT = 7
+
+
+class VolctlError(Exception):
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class UsageError(VolctlError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFound(VolctlError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AlreadyExists(VolctlError):
+    exit_code = ExitCode.ALREADY_EXISTS
+
+
+class InvalidState(VolctlError):
+    """The volume's state does not allow the action; names what was expected and what is."""
+
+    exit_code = ExitCode.INVALID_STATE
+
+    def __init__(self, volume: str, action: str, expected: Iterable[str], current: str, why: str = ""):
+        self.volume, self.action, self.current = volume, action, current
+        self.expected = tuple(expected)
+        wanted = " or ".join(f"'{s}'" for s in self.expected)
+        message = f"volume {volume} is '{current}'; {action} needs {wanted}"
+        super().__init__(f"{message} ({why})" if why else message)
+
+
+class CommandFailed(VolctlError):
+    """An external program exited non-zero. argv and stderr arrive here already masked."""
+
+    exit_code = ExitCode.COMMAND_FAILED
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, stderr: str, reason: str = ""):
+        self.argv, self.returncode, self.stderr = list(argv), returncode, stderr
+        last_line = next((line for line in reversed(stderr.strip().splitlines()) if line.strip()), "")
+        outcome = reason or f"exit code {returncode}"
+        text = f"command failed: {' '.join(self.argv)}: {outcome}"
+        super().__init__(f"{text}: {last_line.strip()}" if last_line else text)
+
+
+class EnvironmentProblem(VolctlError):
+    """A tool is missing, permission is denied, or the inventory cannot be used."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class ToolMissing(EnvironmentProblem):
+    def __init__(self, program: str):
+        self.program = program
+        super().__init__(f"{program}: not found on PATH")

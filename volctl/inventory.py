@@ -1,0 +1,292 @@
+"""The SQLite inventory: the only module besides migrations.py that touches sqlite-utils.
+
+Every status change is a compare-and-swap (UPDATE ... WHERE id=? AND status IN (...)); writes
+that belong together run in one BEGIN IMMEDIATE transaction, so a reader never sees half of one
+and two writers never deadlock on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlite_utils import Database
+
+from volctl.errors import AlreadyExists, EnvironmentProblem, NotFound
+from volctl.migrations import migrations
+from volctl.model import Attachment, Connection, Event, Volume
+
+BUSY_TIMEOUT = 30.0
+_BATCH = 500
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _connect(target: str, busy_timeout: float) -> sqlite3.Connection:
+    # isolation_level=None: no implicit BEGIN; transactions are opened explicitly below.
+    conn = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    return conn
+
+
+class Inventory:
+    def __init__(self, db: Database, path: str):
+        self.db = db
+        self.path = path
+        self.warnings: list[str] = []
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, create: bool, busy_timeout: float = BUSY_TIMEOUT) -> "Inventory":
+        """create=False (read-only commands): a missing file reads as an empty inventory and is not created."""
+        file = Path(path)
+        warnings: list[str] = []
+        if not file.exists():
+            if not create:
+                db = Database(_connect(":memory:", busy_timeout))
+                migrations.apply(db)
+                return cls(db, str(file))
+            _create_private(file)
+        else:
+            warnings += _permission_warnings(file)
+        try:
+            conn = _connect(str(file), busy_timeout)
+            db = Database(conn)
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal" and create:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if migrations.pending(db):
+                inventory = cls(db, str(file))
+                with inventory.write():
+                    migrations.apply(db)  # its atomic() nests as a savepoint in our IMMEDIATE transaction
+        except sqlite3.DatabaseError as e:
+            raise inventory_error(str(file), e) from None
+        inventory = cls(db, str(file))
+        inventory.warnings = warnings
+        return inventory
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def write(self) -> Iterator["Inventory"]:
+        """One IMMEDIATE transaction: the write lock is taken up front, waiting up to the busy timeout."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- volumes ---------------------------------------------------------------------------
+
+    def find(self, ref: str) -> Volume | None:
+        row = self._volume_row("id = ?", ref) or self._volume_row("name = ?", ref)
+        return self._hydrate(row) if row else None
+
+    def get(self, ref: str) -> Volume:
+        volume = self.find(ref)
+        if volume is None:
+            raise NotFound(f"no volume {ref!r}")
+        return volume
+
+    def list(self, status: str | None = None) -> Iterator[Volume]:
+        """Streams in batches: memory stays flat however many volumes there are."""
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        cursor = self.db.conn.execute(f"SELECT * FROM volumes {where} ORDER BY created_at, id", params)
+        columns = [c[0] for c in cursor.description]
+        while batch := cursor.fetchmany(_BATCH):
+            rows = [dict(zip(columns, values)) for values in batch]
+            by_volume = self._attachments_of([r["id"] for r in rows])
+            for row in rows:
+                yield self._to_volume(row, by_volume.get(row["id"], ()), ())
+
+    def count(self) -> int:
+        return self.db.conn.execute("SELECT count(*) FROM volumes").fetchone()[0]
+
+    def add_volume(self, **row: object) -> None:
+        try:
+            self.db["volumes"].insert(row)
+        except sqlite3.IntegrityError:
+            taken = "name" if self._volume_row("name = ?", row["name"]) else "id"
+            raise AlreadyExists(f"a volume with {taken} {row[taken]!r} already exists") from None
+
+    def cas(self, volume_id: str, expected: Iterable[str], status: str, *, extra_where: str = "", extra_params: Iterable = (), **fields: object) -> bool:
+        """Compare-and-swap the status; False when another caller got there first."""
+        expected = sorted(expected)
+        changes = {"status": status, "updated_at": now(), **fields}
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        marks = ", ".join("?" for _ in expected)
+        sql = f"UPDATE volumes SET {assignments} WHERE id = ? AND status IN ({marks}) {extra_where}"
+        cursor = self.db.conn.execute(sql, [*changes.values(), volume_id, *expected, *extra_params])
+        return cursor.rowcount == 1
+
+    def update(self, volume_id: str, **fields: object) -> None:
+        fields = {**fields, "updated_at": now()}
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        self.db.conn.execute(f"UPDATE volumes SET {assignments} WHERE id = ?", [*fields.values(), volume_id])
+
+    def remove_volume(self, volume_id: str) -> None:
+        for table in ("attachments", "connections", "volumes"):
+            column = "id" if table == "volumes" else "volume_id"
+            self.db.conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [volume_id])
+
+    # -- attachments and connections ------------------------------------------------------
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        row = {**attachment.__dict__, "connector": _dump(attachment.connector)}
+        self.db["attachments"].insert(row)
+
+    def detach_attachment(self, attachment_id: str, detach_time: str) -> None:
+        self.db.conn.execute(
+            "UPDATE attachments SET attach_status = 'detached', detach_time = ? WHERE id = ?", [detach_time, attachment_id]
+        )
+
+    def add_connection(self, connection: Connection) -> None:
+        self.db["connections"].upsert({**connection.__dict__, "connector": _dump(connection.connector)}, pk=("volume_id", "initiator"))
+
+    def remove_connection(self, volume_id: str, initiator: str) -> None:
+        self.db.conn.execute("DELETE FROM connections WHERE volume_id = ? AND initiator = ?", [volume_id, initiator])
+
+    def remove_connections(self, volume_id: str) -> None:
+        self.db.conn.execute("DELETE FROM connections WHERE volume_id = ?", [volume_id])
+
+    # -- history ---------------------------------------------------------------------------
+
+    def record(self, volume: Volume | tuple[str, str], kind: str, action: str, **fields: object) -> None:
+        volume_id, volume_name = (volume.id, volume.name) if isinstance(volume, Volume) else volume
+        argv = fields.pop("argv", None)
+        self.db["events"].insert(
+            {
+                "volume_id": volume_id,
+                "volume_name": volume_name,
+                "at": now(),
+                "kind": kind,
+                "action": action,
+                "argv": Event.encode_argv(argv),
+                "pid": os.getpid(),
+                **fields,
+            }
+        )
+
+    def events(self, ref: str) -> list[Event]:
+        """History by id, or by name (the newest volume of that name, deleted ones included)."""
+        row = self.db.conn.execute("SELECT volume_id FROM events WHERE volume_id = ? LIMIT 1", [ref]).fetchone()
+        if row is None:
+            row = self.db.conn.execute(
+                "SELECT volume_id FROM events WHERE volume_name = ? ORDER BY id DESC LIMIT 1", [ref]
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no volume {ref!r} and no history for it")
+        cursor = self.db.conn.execute("SELECT * FROM events WHERE volume_id = ? ORDER BY id", [row[0]])
+        columns = [c[0] for c in cursor.description]
+        events = []
+        for values in cursor:
+            r = dict(zip(columns, values))
+            events.append(
+                Event(
+                    id=r["id"], volume_id=r["volume_id"], at=r["at"], kind=r["kind"], action=r["action"],
+                    from_status=r["from_status"], to_status=r["to_status"],
+                    argv=tuple(json.loads(r["argv"])) if r["argv"] else None,
+                    exit_code=r["exit_code"], duration=r["duration"], detail=r["detail"],
+                )
+            )
+        return events
+
+    # -- rows to records -------------------------------------------------------------------
+
+    def _volume_row(self, where: str, value: str) -> dict | None:
+        cursor = self.db.conn.execute(f"SELECT * FROM volumes WHERE {where}", [value])
+        values = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], values)) if values else None
+
+    def _hydrate(self, row: dict) -> Volume:
+        attachments = self._attachments_of([row["id"]]).get(row["id"], ())
+        cursor = self.db.conn.execute("SELECT * FROM connections WHERE volume_id = ? ORDER BY connected_at", [row["id"]])
+        connections = tuple(
+            Connection(volume_id=v, initiator=i, connector=json.loads(c), connected_at=t) for v, i, c, t in cursor
+        )
+        return self._to_volume(row, attachments, connections)
+
+    def _attachments_of(self, volume_ids: list[str]) -> dict[str, tuple[Attachment, ...]]:
+        marks = ", ".join("?" for _ in volume_ids)
+        cursor = self.db.conn.execute(
+            f"SELECT * FROM attachments WHERE volume_id IN ({marks}) ORDER BY attach_time, id", volume_ids
+        )
+        columns = [c[0] for c in cursor.description]
+        found: dict[str, list[Attachment]] = {}
+        for values in cursor:
+            r = dict(zip(columns, values))
+            r["connector"] = json.loads(r["connector"]) if r["connector"] else None
+            found.setdefault(r["volume_id"], []).append(Attachment(**r))
+        return {k: tuple(v) for k, v in found.items()}
+
+    @staticmethod
+    def _to_volume(row: dict, attachments: tuple, connections: tuple) -> Volume:
+        return Volume(
+            id=row["id"], name=row["name"], size=row["size"], status=row["status"], attach_status=row["attach_status"],
+            multiattach=bool(row["multiattach"]), volume_group=row["volume_group"], lv_name=row["lv_name"],
+            lv_path=f"/dev/{row['volume_group']}/{row['lv_name']}",
+            provider_location=row["provider_location"], provider_auth=row["provider_auth"],
+            previous_status=row["previous_status"], created_at=row["created_at"], updated_at=row["updated_at"],
+            attachments=attachments, connections=connections,
+        )
+
+
+def _dump(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _create_private(file: Path) -> None:
+    """Parent 0700 and file 0600 from the first byte: the file will hold CHAP passwords."""
+    try:
+        if not file.parent.exists():
+            file.parent.mkdir(mode=0o700, parents=True)
+        fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass  # another volctl created it first; it created it private too
+    except OSError as e:
+        raise EnvironmentProblem(f"cannot create inventory {file}: {e.strerror}") from None
+
+
+def _permission_warnings(file: Path) -> list[str]:
+    warnings = []
+    try:
+        if stat.S_IMODE(file.stat().st_mode) & 0o077:
+            warnings.append(f"inventory {file} is readable by others (mode {stat.S_IMODE(file.stat().st_mode):04o}); it holds CHAP passwords: chmod 600 it")
+        if stat.S_IMODE(file.parent.stat().st_mode) & 0o077:
+            warnings.append(f"inventory directory {file.parent} is open to others (mode {stat.S_IMODE(file.parent.stat().st_mode):04o}): chmod 700 it")
+    except OSError:
+        pass
+    return warnings
+
+
+def inventory_error(path: str, error: sqlite3.Error) -> EnvironmentProblem:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return EnvironmentProblem(f"inventory {path} is locked by another process past the timeout")
+    if "readonly" in text or "read-only" in text:
+        return EnvironmentProblem(f"inventory {path} is read-only: {text}")
+    if "not a database" in text or "malformed" in text:
+        return EnvironmentProblem(f"inventory {path} is corrupt: {text}")
+    if "unable to open" in text:
+        return EnvironmentProblem(f"inventory {path} cannot be opened: {text}")
+    return EnvironmentProblem(f"inventory {path}: {text}")

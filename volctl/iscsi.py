@@ -1,0 +1,87 @@
+"""LIO iSCSI targets through Cinder's own `cinder-rtstool`, as Cinder's LioAdm drives it.
+
+Every call holds the host-wide LIO lock. Targets are matched by exact line, not by substring
+(Cinder's `if iqn in line` confuses volume-1 with volume-10).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from volctl.formats import Chap
+from volctl.locks import FileLock
+from volctl.runner import Runner
+
+RTSTOOL = "cinder-rtstool"
+CONFIGFS_ISCSI = Path("/sys/kernel/config/target/iscsi")
+# rtslib-fb >= 2.1.76 (PyPI); Debian's older python3-rtslib-fb used /etc/rtslib-fb-target/.
+SAVE_FILE = Path("/etc/target/saveconfig.json")
+
+
+@dataclass(frozen=True)
+class SavedTarget:
+    iqn: str
+    initiators: tuple[str, ...]
+
+
+class LioTarget:
+    def __init__(self, runner: Runner, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE):
+        self.runner = runner
+        self.lock = lock
+        self.configfs = configfs
+        self.save_file = save_file
+
+    def _rtstool(self, *args: str, secrets: Sequence[str] = ()) -> str:
+        with self.lock.held():
+            return self.runner.run([RTSTOOL, *args], secrets=secrets).stdout
+
+    def create(self, device: str, iqn: str, chap: Chap, *, iser: bool, ips: Sequence[str], port: int) -> None:
+        self._rtstool(
+            "create", device, iqn, chap.username, chap.password, str(iser), f"-p{port}", "-a" + ",".join(ips),
+            secrets=[chap.password],
+        )
+
+    def targets(self) -> list[str]:
+        return [line.strip() for line in self._rtstool("get-targets").splitlines() if line.strip()]
+
+    def exists(self, iqn: str) -> bool:
+        return iqn in self.targets()
+
+    def delete(self, iqn: str) -> None:
+        self._rtstool("delete", iqn)
+
+    def add_initiator(self, iqn: str, chap: Chap, initiator: str) -> None:
+        self._rtstool("add-initiator", iqn, chap.username, chap.password, initiator, secrets=[chap.password])
+
+    def delete_initiator(self, iqn: str, initiator: str) -> bool:
+        """False when the ACL was already gone (cinder-rtstool says so and exits 0)."""
+        out = self._rtstool("delete-initiator", iqn, initiator)
+        return "ACL not found" not in out
+
+    def save(self) -> None:
+        self._rtstool("save")
+
+    def acls(self, iqn: str) -> list[str]:
+        """Initiators with an ACL on the target's first TPG, read from configfs (rtstool cannot list them)."""
+        tpgs = sorted((self.configfs / iqn).glob("tpgt_*"))
+        if not tpgs:
+            return []
+        acl_dir = tpgs[0] / "acls"
+        return sorted(p.name for p in acl_dir.iterdir()) if acl_dir.is_dir() else []
+
+    def saved_targets(self) -> list[SavedTarget] | None:
+        """The targets in the saved LIO config that survives a reboot; None when there is no file."""
+        try:
+            document = json.loads(self.save_file.read_text())
+        except FileNotFoundError:
+            return None
+        saved = []
+        for target in document.get("targets", []):
+            initiators = tuple(
+                acl.get("node_wwn", "") for tpg in target.get("tpgs", [])[:1] for acl in tpg.get("node_acls", [])
+            )
+            saved.append(SavedTarget(target.get("wwn", ""), initiators))
+        return saved

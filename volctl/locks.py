@@ -1,0 +1,83 @@
+"""Advisory file locks: one per volume (external steps never interleave) and one for LIO host-wide
+(rtslib is not safe under concurrent use; Cinder serializes cinder-rtstool the same way)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from volctl.errors import EnvironmentProblem
+
+DEFAULT_WAIT = 600.0
+
+
+class FileLock:
+    """flock on a file; re-entrant within one process, so nested users share one hold."""
+
+    def __init__(self, path: Path, wait: float = DEFAULT_WAIT):
+        self.path = path
+        self.wait = wait
+        self._fd: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if self._depth == 0:
+            self._acquire()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._release()
+
+    def _acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot open lock {self.path}: {e.strerror}") from None
+        deadline = time.monotonic() + self.wait
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise EnvironmentProblem(f"lock {self.path} still held by another volctl after {self.wait:g} s") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        # Who holds it, for an operator looking at a stuck run.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+class Locks:
+    def __init__(self, directory: Path, wait: float = DEFAULT_WAIT):
+        self.directory = directory
+        self.wait = wait
+        self._volume_locks: dict[str, FileLock] = {}
+        self.lio = FileLock(directory / "lio.lock", wait)
+
+    def ensure_directory(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot create lock directory {self.directory}: {e.strerror}") from None
+
+    def volume(self, volume_id: str) -> FileLock:
+        if volume_id not in self._volume_locks:
+            self._volume_locks[volume_id] = FileLock(self.directory / f"volume-{volume_id}.lock", self.wait)
+        return self._volume_locks[volume_id]

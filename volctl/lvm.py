@@ -1,0 +1,151 @@
+"""Typed wrapper around the LVM programs: argv lists in, dataclasses out.
+
+Command lines follow Cinder's LVM driver (cinder/brick/local_dev/lvm.py); reports are read as JSON
+in bytes instead of Cinder's whitespace-split GiB strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from volctl.errors import CommandFailed
+from volctl.runner import Runner
+
+GIB = 1024**3
+# Zeroing a large thick LV runs at disk speed; a TiB at 200 MB/s takes about 90 minutes.
+ZERO_TIMEOUT = 24 * 3600.0
+_LV_FIELDS = "vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv"
+_NOT_FOUND = ("not found", "Failed to find")
+# cinder: "lvremove --config 'activation { retry_deactivation = 1} ' -f"
+_REMOVE_CONFIG = "activation { retry_deactivation = 1} "
+_REMOVE_RETRY_CONFIG = "activation { retry_deactivation = 1} devices { ignore_suspended_devices = 1}"
+
+
+@dataclass(frozen=True)
+class LogicalVolume:
+    vg: str
+    name: str
+    size_bytes: int
+    attr: str
+    path: str
+    pool: str = ""
+
+    @property
+    def is_thin_pool(self) -> bool:
+        return self.attr.startswith("t")
+
+    @property
+    def is_thin_volume(self) -> bool:
+        return self.attr.startswith("V")
+
+
+@dataclass(frozen=True)
+class VolumeGroup:
+    name: str
+    size_bytes: int
+    free_bytes: int
+
+
+def _reports(stdout: str) -> list[dict]:
+    document = json.loads(stdout)
+    return document.get("report", [])
+
+
+class Lvm:
+    def __init__(self, runner: Runner, vg: str):
+        self.runner = runner
+        self.vg = vg
+
+    def path(self, name: str) -> str:
+        return f"/dev/{self.vg}/{name}"
+
+    def create(self, name: str, size_gib: int, *, thin_pool: str | None = None) -> None:
+        if thin_pool:
+            argv = ["lvcreate", "-T", "-V", f"{size_gib}g", "-n", name, f"{self.vg}/{thin_pool}"]
+        else:
+            argv = ["lvcreate", "-n", name, self.vg, "-L", f"{size_gib}g"]
+        self.runner.run(argv)
+
+    def create_thin_pool(self, pool: str) -> None:
+        """Cinder sizes the pool at 95 % of the VG's free space, in whole GiB."""
+        vg = self.volume_group()
+        size_gib = int(vg.free_bytes * 0.95 / GIB)
+        if size_gib < 1:
+            raise CommandFailed(["lvcreate", "-T", f"{self.vg}/{pool}"], None, "", reason=f"volume group {self.vg} has less than 1 GiB free")
+        self.runner.run(["lvcreate", "-T", "-L", f"{size_gib}g", f"{self.vg}/{pool}"])
+
+    def extend(self, name: str, size_gib: int) -> None:
+        self.runner.run(["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"])
+
+    def remove(self, name: str) -> None:
+        """Cinder's delete: one retry after `udevadm settle`, ignoring suspended devices."""
+        target = f"{self.vg}/{name}"
+        try:
+            self.runner.run(["lvremove", "--config", _REMOVE_CONFIG, "-f", target])
+        except CommandFailed:
+            self.runner.run(["udevadm", "settle"], ok_codes=(0, 1))
+            self.runner.run(["lvremove", "--config", _REMOVE_RETRY_CONFIG, "-f", target])
+
+    def clear(self, name: str, size_bytes: int, on_progress: Callable[[int], None] | None = None) -> None:
+        """volume_clear=zero: Cinder's dd of /dev/zero over the whole LV, O_DIRECT on the output."""
+        argv = [
+            "dd", "if=/dev/zero", f"of={self.path(name)}", f"count={size_bytes}", "bs=1M",
+            "iflag=count_bytes", "oflag=direct", "status=progress",
+        ]
+        pending = [""]
+
+        def parse(chunk: str) -> None:
+            # dd rewrites one status line with '\r'; report the newest byte count it printed.
+            pending[0] += chunk
+            *done, pending[0] = re.split(r"[\r\n]", pending[0])
+            for line in reversed(done):
+                match = re.match(r"\s*(\d+) bytes", line)
+                if match and on_progress:
+                    on_progress(int(match.group(1)))
+                    break
+
+        self.runner.run(argv, on_stderr=parse if on_progress else None, timeout=ZERO_TIMEOUT)
+        if on_progress:
+            on_progress(size_bytes)
+
+    def get(self, name: str) -> LogicalVolume | None:
+        """None when the LV (or its VG) is not there; any other failure raises."""
+        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, f"{self.vg}/{name}"]
+        try:
+            result = self.runner.run(argv)
+        except CommandFailed as e:
+            if any(marker in e.stderr for marker in _NOT_FOUND):
+                return None
+            raise
+        volumes = self._parse_lvs(result.stdout)
+        return volumes[0] if volumes else None
+
+    def list(self) -> list[LogicalVolume]:
+        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, self.vg]
+        return self._parse_lvs(self.runner.run(argv).stdout)
+
+    def volume_group(self) -> VolumeGroup:
+        argv = ["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", self.vg]
+        rows = [row for report in _reports(self.runner.run(argv).stdout) for row in report.get("vg", [])]
+        if not rows:
+            raise CommandFailed(argv, 0, f"volume group {self.vg} not in the report")
+        row = rows[0]
+        return VolumeGroup(row["vg_name"], int(row["vg_size"]), int(row["vg_free"]))
+
+    @staticmethod
+    def _parse_lvs(stdout: str) -> list[LogicalVolume]:
+        return [
+            LogicalVolume(
+                vg=row["vg_name"],
+                name=row["lv_name"],
+                size_bytes=int(row["lv_size"]),
+                attr=row.get("lv_attr", ""),
+                path=row.get("lv_path", ""),
+                pool=row.get("pool_lv", ""),
+            )
+            for report in _reports(stdout)
+            for row in report.get("lv", [])
+        ]

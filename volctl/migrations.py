@@ -1,0 +1,81 @@
+"""The inventory schema, only here, append-only. Columns follow Cinder's volumes and
+volume_attachment tables (cinder/db/models.py) where they mean the same thing."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("volctl")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["volumes"].create(
+        {
+            "id": str,
+            "name": str,
+            "size": int,
+            "status": str,
+            "attach_status": str,
+            "multiattach": int,
+            "volume_group": str,
+            "lv_name": str,
+            "provider_location": str,
+            "provider_auth": str,
+            "previous_status": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"name", "size", "status", "attach_status", "multiattach", "volume_group", "lv_name", "created_at", "updated_at"},
+        defaults={"multiattach": 0},
+    )
+    db["volumes"].create_index(["name"], unique=True)
+    db["volumes"].create_index(["status"])
+    db["attachments"].create(
+        {
+            "id": str,
+            "volume_id": str,
+            "instance_uuid": str,
+            "attached_host": str,
+            "mountpoint": str,
+            "attach_mode": str,
+            "attach_status": str,
+            "attach_time": str,
+            "detach_time": str,
+            "connector": str,
+        },
+        pk="id",
+        not_null={"volume_id", "attach_mode", "attach_status"},
+        foreign_keys=[("volume_id", "volumes", "id")],
+    )
+    db["attachments"].create_index(["volume_id"])
+    db["connections"].create(
+        {"volume_id": str, "initiator": str, "connector": str, "connected_at": str},
+        pk=("volume_id", "initiator"),
+        not_null={"connector", "connected_at"},
+        foreign_keys=[("volume_id", "volumes", "id")],
+    )
+    # No foreign key: a deleted volume's history stays readable.
+    db["events"].create(
+        {
+            "id": int,
+            "volume_id": str,
+            "volume_name": str,
+            "at": str,
+            "kind": str,
+            "action": str,
+            "from_status": str,
+            "to_status": str,
+            "argv": str,
+            "exit_code": int,
+            "duration": float,
+            "detail": str,
+            "pid": int,
+        },
+        pk="id",
+        not_null={"volume_id", "at", "kind", "action"},
+    )
+    db["events"].create_index(["volume_id", "id"])
+    db["events"].create_index(["volume_name"])

@@ -1,0 +1,177 @@
+"""States, records and the transition table. Pure: no I/O, stdlib only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Iterable
+
+
+class Status(StrEnum):
+    """Volume statuses, spelled as Cinder spells them (objects/fields.py VolumeStatus)."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    ATTACHING = "attaching"
+    IN_USE = "in-use"
+    DETACHING = "detaching"
+    DELETING = "deleting"
+    EXTENDING = "extending"
+    MAINTENANCE = "maintenance"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+    ERROR_EXTENDING = "error_extending"
+
+
+class AttachStatus(StrEnum):
+    """Cinder's VolumeAttachStatus: the type of volumes.attach_status and volume_attachment.attach_status."""
+
+    ATTACHED = "attached"
+    ATTACHING = "attaching"
+    DETACHED = "detached"
+    RESERVED = "reserved"
+    ERROR_ATTACHING = "error_attaching"
+    ERROR_DETACHING = "error_detaching"
+
+
+# A volume left in one of these by a killed process needs an operator or `doctor --repair`.
+TRANSIENT = frozenset({Status.CREATING, Status.ATTACHING, Status.DETACHING, Status.DELETING, Status.EXTENDING})
+ERRORS = frozenset({Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING})
+# Cinder's initialize_connection only refuses maintenance; the contract also keeps exports away
+# from volumes whose LV may not be there (creating, deleting, error*).
+EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DELETING} - ERRORS
+
+
+@dataclass(frozen=True)
+class Transition:
+    """allowed_from -> busy (while external work runs) -> done, or failed when that work fails.
+
+    done None: recomputed from the live attachments (Cinder's finish_detach / unreserve).
+    failed None: roll back to the status the volume had before the claim.
+    """
+
+    allowed_from: frozenset[Status]
+    busy: Status | None = None
+    done: Status | None = None
+    failed: Status | None = None
+    multiattach_also: frozenset[Status] = frozenset()
+
+    def expected(self, multiattach: bool) -> frozenset[Status]:
+        return self.allowed_from | self.multiattach_also if multiattach else self.allowed_from
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "create": Transition(frozenset(), busy=Status.CREATING, done=Status.AVAILABLE, failed=Status.ERROR),
+    "reserve": Transition(frozenset({Status.AVAILABLE}), done=Status.ATTACHING, multiattach_also=frozenset({Status.IN_USE})),
+    "unreserve": Transition(frozenset({Status.ATTACHING})),
+    "attach": Transition(frozenset({Status.ATTACHING}), done=Status.IN_USE, multiattach_also=frozenset({Status.IN_USE})),
+    "detach": Transition(frozenset({Status.IN_USE}), busy=Status.DETACHING),
+    "delete": Transition(
+        frozenset({Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING}),
+        busy=Status.DELETING,
+        failed=Status.ERROR_DELETING,
+    ),
+    "extend": Transition(
+        frozenset({Status.AVAILABLE}), busy=Status.EXTENDING, done=Status.AVAILABLE, failed=Status.ERROR_EXTENDING
+    ),
+    "export": Transition(EXPORTABLE),
+    "connect": Transition(EXPORTABLE),
+    "disconnect": Transition(frozenset(Status) - {Status.MAINTENANCE}),
+    "unexport": Transition(
+        frozenset({Status.AVAILABLE, Status.ATTACHING, Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING})
+    ),
+}
+
+
+def status_from_attachments(live: Iterable[str]) -> tuple[Status, AttachStatus]:
+    """Cinder's _get_statuses_from_attachments: the alphabetically first live attach status wins."""
+    candidates = sorted(s for s in live if not s.startswith("error_"))
+    if not candidates:
+        return Status.AVAILABLE, AttachStatus.DETACHED
+    first = AttachStatus(candidates[0])
+    return (Status.IN_USE if first is AttachStatus.ATTACHED else Status(first.value)), first
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: str
+    volume_id: str
+    instance_uuid: str | None
+    attached_host: str | None
+    mountpoint: str | None
+    attach_mode: str
+    attach_status: str
+    attach_time: str | None
+    detach_time: str | None = None
+    connector: dict | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.attach_status != AttachStatus.DETACHED
+
+    @property
+    def initiator(self) -> str | None:
+        return (self.connector or {}).get("initiator")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An initiator volctl gave an ACL on the volume's target."""
+
+    volume_id: str
+    initiator: str
+    connector: dict
+    connected_at: str
+
+
+@dataclass(frozen=True)
+class Volume:
+    id: str
+    name: str
+    size: int
+    status: str
+    attach_status: str
+    multiattach: bool
+    volume_group: str
+    lv_name: str
+    lv_path: str
+    provider_location: str | None
+    provider_auth: str | None
+    previous_status: str | None
+    created_at: str
+    updated_at: str
+    attachments: tuple[Attachment, ...] = field(default=())
+    connections: tuple[Connection, ...] = field(default=())
+
+    @property
+    def live_attachments(self) -> tuple[Attachment, ...]:
+        return tuple(a for a in self.attachments if a.live)
+
+    @property
+    def iqn(self) -> str | None:
+        if not self.provider_location:
+            return None
+        parts = self.provider_location.split(" ")
+        return parts[1] if len(parts) > 1 else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a volume's history: a transition, an external command, or a note."""
+
+    id: int
+    volume_id: str
+    at: str
+    kind: str
+    action: str
+    from_status: str | None = None
+    to_status: str | None = None
+    argv: tuple[str, ...] | None = None
+    exit_code: int | None = None
+    duration: float | None = None
+    detail: str | None = None
+
+    @staticmethod
+    def encode_argv(argv: Iterable[str] | None) -> str | None:
+        return None if argv is None else json.dumps(list(argv))

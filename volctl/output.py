@@ -1,0 +1,195 @@
+"""Everything a person or a script sees: JSON on stdout for scripts, rich for people, notes on stderr.
+The only module that imports rich, and only when a person is the reader."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator
+
+from volctl.model import Attachment, Event, Volume
+from volctl.redact import mask
+
+
+def attachment_dict(a: Attachment) -> dict:
+    return {
+        "id": a.id,
+        "instance_uuid": a.instance_uuid,
+        "attached_host": a.attached_host,
+        "mountpoint": a.mountpoint,
+        "attach_mode": a.attach_mode,
+        "attach_status": a.attach_status,
+        "attach_time": a.attach_time,
+        "detach_time": a.detach_time,
+        "initiator": a.initiator,
+    }
+
+
+def volume_dict(v: Volume, *, detail: bool = False, show_secrets: bool = False) -> dict:
+    data = {
+        "id": v.id,
+        "name": v.name,
+        "size": v.size,
+        "status": v.status,
+        "attach_status": v.attach_status,
+        "multiattach": v.multiattach,
+        "volume_group": v.volume_group,
+        "lv_path": v.lv_path,
+        "provider_location": v.provider_location,
+        "previous_status": v.previous_status,
+        "created_at": v.created_at,
+        "updated_at": v.updated_at,
+        "attachments": [attachment_dict(a) for a in (v.attachments if detail else v.live_attachments)],
+    }
+    if detail:
+        data["connections"] = [{"initiator": c.initiator, "connected_at": c.connected_at} for c in v.connections]
+        auth = v.provider_auth
+        data["provider_auth"] = auth if show_secrets or not auth else mask(auth)
+    return data
+
+
+def event_dict(e: Event) -> dict:
+    return {
+        "id": e.id, "at": e.at, "kind": e.kind, "action": e.action, "from_status": e.from_status,
+        "to_status": e.to_status, "argv": list(e.argv) if e.argv is not None else None,
+        "exit_code": e.exit_code, "duration": e.duration, "detail": e.detail,
+    }
+
+
+def emit_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def emit_json_stream(items: Iterable[dict]) -> None:
+    """A JSON array written item by item, so memory does not grow with the inventory."""
+    out = sys.stdout
+    first = True
+    for item in items:
+        out.write("[\n  " if first else ",\n  ")
+        out.write(json.dumps(item))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output is read by grep and awk: never cut a value to fit an imagined 80 columns.
+    width = None if stream.isatty() else 1000
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def note(message: str) -> None:
+    """Chatter for a person, on stderr, so stdout stays data."""
+    sys.stderr.write(mask(message) + "\n")
+
+
+def error(message: str) -> None:
+    sys.stderr.write(f"Error: {mask(message)}\n")
+
+
+def volumes(items: Iterable[Volume], as_json: bool) -> None:
+    if as_json:
+        emit_json_stream(volume_dict(v) for v in items)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "NAME", "SIZE", "STATUS", "ATTACH", "MULTI", "ATTACHMENTS"):
+        table.add_column(column, justify="right" if column == "SIZE" else "left", overflow="fold")
+    count = 0
+    for v in items:
+        count += 1
+        table.add_row(v.id, v.name, f"{v.size}G", v.status, v.attach_status, "yes" if v.multiattach else "no",
+                      str(len(v.live_attachments)))
+    if count:
+        _console().print(table)
+    else:
+        note("no volumes")
+
+
+def volume(v: Volume, as_json: bool, *, show_secrets: bool = False, message: str | None = None) -> None:
+    data = volume_dict(v, detail=True, show_secrets=show_secrets)
+    if as_json:
+        emit_json(data)
+        return
+    if message:
+        note(message)
+    from rich.table import Table
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key in ("id", "name", "size", "status", "attach_status", "multiattach", "lv_path", "provider_location",
+                "provider_auth", "previous_status", "created_at", "updated_at"):
+        value = data.get(key)
+        shown = f"{value} GiB" if key == "size" else ("-" if value is None else str(value))
+        table.add_row(key, shown)
+    for a in v.attachments:
+        table.add_row("attachment", f"{a.id} {a.attach_status} instance {a.instance_uuid} host {a.attached_host or '-'} "
+                      f"at {a.mountpoint or '-'} ({a.attach_mode})")
+    for c in v.connections:
+        table.add_row("acl", c.initiator)
+    _console().print(table)
+
+
+def document(data: dict, as_json: bool, message: str) -> None:
+    if as_json:
+        emit_json(data)
+    else:
+        sys.stdout.write(message + "\n")
+
+
+def connection(info: dict, as_json: bool, volume_name: str) -> None:
+    """The one output that carries the CHAP password: the initiator needs it to log in."""
+    if as_json:
+        emit_json(info)
+        return
+    note(f"{volume_name}: connection info for the initiator (contains the CHAP password)")
+    data = info["data"]
+    width = max(len(k) for k in data)
+    sys.stdout.write(f"{'driver_volume_type'.ljust(width)}  {info['driver_volume_type']}\n")
+    for key, value in data.items():
+        sys.stdout.write(f"{key.ljust(width)}  {json.dumps(value) if not isinstance(value, str) else value}\n")
+
+
+def events(items: list[Event], as_json: bool) -> None:
+    if as_json:
+        emit_json([event_dict(e) for e in items])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("TIME", "KIND", "ACTION", "CHANGE / COMMAND", "RESULT", "SECONDS"):
+        table.add_column(column, overflow="fold")
+    for e in items:
+        if e.kind == "command":
+            what = " ".join(e.argv or ())
+            result = "ok" if e.exit_code == 0 else ("timeout" if e.exit_code is None else f"exit {e.exit_code}")
+        else:
+            what = f"{e.from_status or '-'} -> {e.to_status}" if e.to_status else ""
+            result = ""
+        if e.detail:
+            what = f"{what}: {e.detail}" if what else e.detail
+        table.add_row(e.at, e.kind, e.action, mask(what), result, f"{e.duration:.3f}" if e.duration is not None else "")
+    _console().print(table)
+
+
+@contextmanager
+def progress(title: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when a person watches; nothing for scripts."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(binary_units=True),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(title, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,107 @@
+"""The one place that starts external programs (the only user of `sh`).
+
+Every command runs from PATH with LC_ALL=C, no shell, no terminal, closed stdin and a timeout.
+A failure becomes CommandFailed with argv and stderr already masked, so a secret can never ride
+out on an error message. Each finished command is reported to `on_command` (the history).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from volctl.errors import CommandFailed, EnvironmentProblem, ToolMissing
+from volctl.redact import mask, mask_argv
+
+log = logging.getLogger("volctl")
+
+DEFAULT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]  # masked
+    exit_code: int | None  # None: killed by the timeout
+    stdout: str  # not masked: callers parse it; secrets do not appear in what we read
+    stderr: str  # masked
+    duration: float
+
+
+CommandObserver = Callable[[CommandResult], None]
+
+
+class Runner:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, on_command: CommandObserver | None = None):
+        self.timeout = timeout
+        self.on_command = on_command
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        secrets: Iterable[str] = (),
+        ok_codes: Sequence[int] = (0,),
+        timeout: float | None = None,
+        on_stderr: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        import sh  # deferred: read-only commands never start a program, so they need not pay for it
+
+        hidden = [s for s in secrets if s]
+        shown = tuple(mask_argv(argv, hidden))
+        limit = self.timeout if timeout is None else timeout
+        try:
+            program = sh.Command(argv[0])
+        except sh.CommandNotFound:
+            raise ToolMissing(argv[0]) from None
+        options: dict = dict(
+            _env={**os.environ, "LC_ALL": "C"},
+            _ok_code=list(ok_codes),
+            _timeout=limit,
+            _tty_in=False,
+            _tty_out=False,
+            _in=None,
+            _return_cmd=True,
+            _decode_errors="replace",
+        )
+        streamed: list[str] = []
+        if on_stderr is not None:
+            def _on_err(chunk: str | bytes) -> None:
+                text = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+                streamed.append(text)
+                on_stderr(text)
+
+            options.update(_err=_on_err, _err_bufsize=0)
+        log.debug("run: %s", " ".join(shown))
+        started = time.monotonic()
+        failure: CommandFailed | None = None
+        try:
+            done = program(*argv[1:], **options)
+            code, out, err = done.exit_code, _text(done.stdout), _text(done.stderr)
+        except sh.TimeoutException:
+            code, out, err = None, "", "".join(streamed)
+            failure = CommandFailed(shown, None, mask(err, hidden), reason=f"timed out after {limit:g} s")
+        except sh.ErrorReturnCode as e:
+            code, out, err = e.exit_code, _text(e.stdout), _text(e.stderr) or "".join(streamed)
+        except PermissionError:
+            raise EnvironmentProblem(f"{argv[0]}: permission denied") from None
+        if on_stderr is not None and not err:
+            err = "".join(streamed)
+        duration = time.monotonic() - started
+        result = CommandResult(shown, code, out, mask(err, hidden), duration)
+        log.debug("exit %s after %.3f s: %s", code, duration, shown[0])
+        if self.on_command is not None:
+            self.on_command(result)
+        if failure is not None:
+            raise failure
+        if code not in ok_codes:
+            raise CommandFailed(shown, code, result.stderr)
+        return result
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data

@@ -1,0 +1,564 @@
+"""One method per use case: claim a state (compare-and-swap), act on the host, then settle or
+roll back. Knows nothing of click, rich or sh; every host effect goes through lvm.py/iscsi.py."""
+
+from __future__ import annotations
+
+import json
+import uuid as uuidlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from volctl import formats, validate
+from volctl.config import Settings
+from volctl.errors import CommandFailed, InvalidState, NotFound, UsageError, VolctlError
+from volctl.formats import Chap
+from volctl.inventory import Inventory, now
+from volctl.iscsi import LioTarget
+from volctl.locks import Locks
+from volctl.lvm import Lvm
+from volctl.model import TRANSITIONS, AttachStatus, Attachment, Connection, Event, Status, Volume, status_from_attachments
+from volctl.runner import CommandResult, Runner
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: the volume as it is now, whether anything changed, and notes for a person."""
+
+    volume: Volume | None
+    changed: bool = True
+    notes: tuple[str, ...] = ()
+    data: dict = field(default_factory=dict)
+
+
+def parse_connector(text: str, source: str) -> dict:
+    """os-brick's connector properties as JSON; `initiator` is required (Cinder's validate_connector)."""
+    try:
+        connector = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"connector from {source} is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    return checked_connector(connector, source)
+
+
+def checked_connector(connector: object, source: str = "--initiator") -> dict:
+    if not isinstance(connector, dict):
+        raise UsageError(f"connector from {source} must be a JSON object")
+    if "initiator" not in connector:
+        raise UsageError(f"connector from {source} has no 'initiator' (the iSCSI driver needs the initiator name)")
+    return {**connector, "initiator": validate.initiator_name(connector["initiator"])}
+
+
+class VolumeService:
+    def __init__(self, db_path: str | Path, settings: Settings, runner: Runner | None = None, locks: Locks | None = None, configfs: Path | None = None):
+        self.db_path = Path(db_path)
+        self.settings = settings
+        self.runner = runner or Runner()
+        self.runner.on_command = self._on_command
+        self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
+        lio_args = {"configfs": configfs} if configfs else {}
+        self.target = LioTarget(self.runner, self.locks.lio, **lio_args)
+        self._inventory: Inventory | None = None
+        self._writable = False
+        self._subject: Volume | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def inventory(self, write: bool = True) -> Inventory:
+        if self._inventory is None or (write and not self._writable):
+            if self._inventory is not None:
+                self._inventory.close()
+            self._inventory = Inventory.open(self.db_path, create=write)
+            self._writable = write
+            if write:
+                self.locks.ensure_directory()
+        return self._inventory
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._inventory.warnings if self._inventory else []
+
+    def lvm(self, vg: str | None = None) -> Lvm:
+        return Lvm(self.runner, vg or self.settings.volume_group)
+
+    def _on_command(self, result: CommandResult) -> None:
+        if self._subject is not None:
+            self.inventory().record(
+                self._subject, "command", result.argv[0], argv=result.argv, exit_code=result.exit_code,
+                duration=round(result.duration, 6), detail=result.stderr.strip()[-2000:] or None,
+            )
+
+    @contextmanager
+    def _working_on(self, volume: Volume, lock: bool = True) -> Iterator[None]:
+        """Hold the volume's lock (external steps for one volume never interleave) and file
+        every external command in its history."""
+        previous = self._subject
+        self._subject = volume
+        try:
+            if lock:
+                with self.locks.volume(volume.id).held():
+                    yield
+            else:
+                yield
+        finally:
+            self._subject = previous
+
+    def _note(self, volume: Volume, action: str, detail: str) -> None:
+        self.inventory().record(volume, "note", action, detail=detail)
+
+    def _claim(self, volume: Volume, action: str, status: str, *, expected: Iterable[str] | None = None,
+               extra_where: str = "", extra_params: Iterable = (), detail: str | None = None, **fields: object) -> Volume:
+        """Compare-and-swap to `status` and file the transition, in one transaction."""
+        transition = TRANSITIONS[action]
+        wanted = frozenset(expected) if expected is not None else transition.expected(volume.multiattach)
+        inv = self.inventory()
+        with inv.write():
+            current = inv.find(volume.id)
+            won = current is not None and inv.cas(
+                volume.id, wanted, status, extra_where=extra_where, extra_params=extra_params, **fields
+            )
+            if won:
+                inv.record(volume, "transition", action, from_status=current.status, to_status=status, detail=detail)
+        if not won:
+            raise InvalidState(volume.name, action, sorted(wanted), current.status if current else "deleted")
+        return inv.get(volume.id)
+
+    def _require(self, volume: Volume, action: str) -> None:
+        allowed = TRANSITIONS[action].expected(volume.multiattach)
+        if volume.status not in allowed:
+            raise InvalidState(volume.name, action, sorted(allowed), volume.status)
+
+    def _iqn(self, volume: Volume) -> str:
+        return volume.iqn or self.settings.target_prefix + volume.lv_name
+
+    def _undo(self, volume: Volume, what: str, step: Callable[[], None]) -> str | None:
+        """Best effort: a failed undo must not hide the error that caused it; it goes to history."""
+        try:
+            step()
+        except VolctlError as e:
+            self._note(volume, "undo", f"could not undo {what}: {e}")
+            return f"could not undo {what}: {e}"
+        self._note(volume, "undo", f"undid {what}")
+        return None
+
+    # -- create ------------------------------------------------------------------------------
+
+    def create(self, *, size: int, name: str | None = None, multiattach: bool = False, volume_id: str | None = None) -> Outcome:
+        validate.size_gib(size)
+        volume_id = validate.uuid_str(volume_id, "volume id") if volume_id else str(uuidlib.uuid4())
+        name = validate.volume_name(name) if name is not None else volume_id
+        lv_name = validate.lv_name(self.settings.lv_name(volume_id))
+        inv = self.inventory()
+        stamp = now()
+        record = (volume_id, name)
+        with inv.write():
+            inv.add_volume(
+                id=volume_id, name=name, size=size, status=Status.CREATING, attach_status=AttachStatus.DETACHED,
+                multiattach=int(multiattach), volume_group=self.settings.volume_group, lv_name=lv_name,
+                created_at=stamp, updated_at=stamp,
+            )
+            inv.record(record, "transition", "create", to_status=Status.CREATING, detail=f"{size} GiB")
+        volume = inv.get(volume_id)
+        with self._working_on(volume):
+            lvm = self.lvm(volume.volume_group)
+            try:
+                pool = None
+                if self.settings.lvm_type == "thin":
+                    pool = self.settings.thin_pool
+                    if lvm.get(pool) is None:
+                        lvm.create_thin_pool(pool)
+                lvm.create(lv_name, size, thin_pool=pool)
+            except VolctlError as e:
+                self._claim(volume, "create", Status.ERROR, expected={Status.CREATING}, detail=str(e))
+                raise
+            volume = self._claim(volume, "create", Status.AVAILABLE, expected={Status.CREATING})
+        return Outcome(volume)
+
+    # -- reserve / unreserve -----------------------------------------------------------------
+
+    def reserve(self, ref: str) -> Outcome:
+        """Cinder's reserve_volume: the multiattach flag is part of what must still hold."""
+        volume = self.inventory().get(ref)
+        volume = self._claim(
+            volume, "reserve", Status.ATTACHING, extra_where="AND multiattach = ?",
+            extra_params=[int(volume.multiattach)], previous_status=volume.status,
+        )
+        return Outcome(volume)
+
+    def unreserve(self, ref: str) -> Outcome:
+        inv = self.inventory()
+        volume = inv.get(ref)
+        status, attach_status = status_from_attachments(a.attach_status for a in volume.live_attachments)
+        volume = self._claim(volume, "unreserve", status, attach_status=attach_status)
+        return Outcome(volume)
+
+    # -- export / connect --------------------------------------------------------------------
+
+    def export(self, ref: str) -> Outcome:
+        volume = self.inventory().get(ref)
+        with self._working_on(volume):
+            volume = self.inventory().get(volume.id)
+            self._require(volume, "export")
+            volume, created = self._ensure_export(volume)
+        return Outcome(volume, changed=created, notes=() if created else (f"{volume.name} is already exported",))
+
+    def _ensure_export(self, volume: Volume) -> tuple[Volume, bool]:
+        """Cinder's create_export for LIO. Returns (volume, whether this call created the target)."""
+        inv = self.inventory()
+        iqn = self._iqn(volume)
+        with self.locks.lio.held():
+            if volume.provider_location and self.target.exists(iqn):
+                return volume, False
+            chap = formats.parse_provider_auth(volume.provider_auth)
+            if chap is None:
+                # Stored before the target exists, so a crash cannot leave a target whose
+                # credentials nobody knows; reused on every later export, as in Cinder.
+                chap = formats.generate_chap()
+                with inv.write():
+                    inv.update(volume.id, provider_auth=formats.provider_auth(chap))
+                    inv.record(volume, "note", "export", detail=f"generated CHAP user {chap.username} and its password")
+            existed = self.target.exists(iqn)
+            try:
+                if not existed:
+                    self.target.create(
+                        volume.lv_path, iqn, chap, iser=self.settings.target_protocol == "iser",
+                        ips=self.settings.portal_ips, port=self.settings.target_port,
+                    )
+                    if not self.target.exists(iqn):
+                        raise CommandFailed(["cinder-rtstool", "get-targets"], 0, "", reason=f"target {iqn} is not listed after create")
+                self.target.save()
+            except VolctlError:
+                if not existed:
+                    self._undo(volume, f"target {iqn}", lambda: self._remove_target(iqn))
+                raise
+            location = formats.provider_location(self.settings.portal_ips, self.settings.target_port, iqn)
+            with inv.write():
+                inv.update(volume.id, provider_location=location)
+                inv.record(volume, "note", "export", detail=f"exported as {location}")
+        return inv.get(volume.id), not existed
+
+    def _remove_target(self, iqn: str) -> None:
+        with self.locks.lio.held():
+            self.target.delete(iqn)
+            self.target.save()
+
+    def connect(self, ref: str, connector: dict, *, multipath: bool = False) -> Outcome:
+        connector = checked_connector(connector)
+        initiator = connector["initiator"]
+        inv = self.inventory()
+        volume = inv.get(ref)
+        with self._working_on(volume):
+            volume = inv.get(volume.id)
+            self._require(volume, "connect")
+            volume, created = self._ensure_export(volume)
+            chap = formats.parse_provider_auth(volume.provider_auth)
+            iqn = self._iqn(volume)
+            try:
+                with self.locks.lio.held():
+                    self.target.add_initiator(iqn, chap, initiator)
+                    self.target.save()
+            except VolctlError:
+                if created:
+                    self._undo(volume, f"export {iqn}", lambda: self._drop_export(volume, iqn))
+                raise
+            with inv.write():
+                inv.add_connection(Connection(volume.id, initiator, connector, now()))
+                inv.record(volume, "note", "connect", detail=f"ACL for {initiator}")
+            volume = inv.get(volume.id)
+        mode = connector.get("mode") if connector.get("mode") in ("rw", "ro") else "rw"
+        for attachment in volume.live_attachments:
+            if attachment.initiator == initiator:
+                mode = attachment.attach_mode
+        info = formats.connection_info(
+            volume_id=volume.id, location=volume.provider_location, auth=volume.provider_auth,
+            protocol=self.settings.target_protocol, connector=connector, access_mode=mode, force_multipath=multipath,
+        )
+        return Outcome(volume, data=info)
+
+    def _drop_export(self, volume: Volume, iqn: str) -> None:
+        self._remove_target(iqn)
+        inv = self.inventory()
+        with inv.write():
+            inv.update(volume.id, provider_location=None)
+            inv.remove_connections(volume.id)
+            inv.record(volume, "note", "unexport", detail=f"target {iqn} removed")
+
+    # -- attach ------------------------------------------------------------------------------
+
+    def attach(self, ref: str, *, instance: str, host: str | None = None, mountpoint: str | None = None,
+               mode: str = "rw", initiator: str | None = None) -> Outcome:
+        """Cinder's attach_volume: idempotent per instance; a second instance only if multiattach."""
+        instance = validate.uuid_str(instance, "instance UUID")
+        if mode not in ("rw", "ro"):
+            raise UsageError(f"invalid mode {mode!r}: rw or ro")
+        if mountpoint is not None:
+            validate.mountpoint(mountpoint)
+        host = validate.sanitize_hostname(host) if host is not None else None
+        if initiator is not None:
+            initiator = validate.initiator_name(initiator)
+        inv = self.inventory()
+        volume = inv.get(ref)
+        with inv.write():
+            volume = inv.get(volume.id)
+            for attachment in volume.live_attachments:
+                if attachment.instance_uuid == instance:
+                    if volume.status != Status.IN_USE:
+                        inv.cas(volume.id, [volume.status], Status.IN_USE, attach_status=AttachStatus.ATTACHED)
+                        inv.record(volume, "transition", "attach", from_status=volume.status, to_status=Status.IN_USE,
+                                   detail=f"instance {instance} was already attached ({attachment.id})")
+                    return Outcome(inv.get(volume.id), changed=False,
+                                   notes=(f"instance {instance} is already attached as {attachment.id}",),
+                                   data={"attachment_id": attachment.id})
+            if volume.status == Status.IN_USE and not volume.multiattach:
+                raise InvalidState(volume.name, "attach", [Status.ATTACHING], volume.status,
+                                   "it is already attached and multiple attachments are not enabled")
+            wanted = TRANSITIONS["attach"].expected(volume.multiattach)
+            if not inv.cas(volume.id, wanted, Status.IN_USE, attach_status=AttachStatus.ATTACHED):
+                raise InvalidState(volume.name, "attach", sorted(wanted), volume.status)
+            attachment = Attachment(
+                id=str(uuidlib.uuid4()), volume_id=volume.id, instance_uuid=instance, attached_host=host,
+                mountpoint=mountpoint, attach_mode=mode, attach_status=AttachStatus.ATTACHED, attach_time=now(),
+                connector=self._connector_for(volume, host, initiator),
+            )
+            inv.add_attachment(attachment)
+            inv.record(volume, "transition", "attach", from_status=volume.status, to_status=Status.IN_USE,
+                       detail=f"attachment {attachment.id}: instance {instance} on {host or '-'} at {mountpoint or '-'} ({mode})")
+        return Outcome(inv.get(volume.id), data={"attachment_id": attachment.id})
+
+    @staticmethod
+    def _connector_for(volume: Volume, host: str | None, initiator: str | None) -> dict | None:
+        """Which connection the attachment rides on, so disconnect can tell shared ACLs apart."""
+        if initiator:
+            for connection in volume.connections:
+                if connection.initiator == initiator:
+                    return connection.connector
+            return {"initiator": initiator}
+        if host:
+            same_host = [c for c in volume.connections if validate.sanitize_hostname(str(c.connector.get("host", ""))) == host]
+            if len(same_host) == 1:
+                return same_host[0].connector
+        if len(volume.connections) == 1:
+            return volume.connections[0].connector
+        return None
+
+    # -- detach / disconnect / unexport ------------------------------------------------------
+
+    def detach(self, ref: str, *, attachment_id: str | None = None, instance: str | None = None) -> Outcome:
+        inv = self.inventory()
+        volume = inv.get(ref)
+        with self._working_on(volume):
+            volume = inv.get(volume.id)
+            self._require(volume, "detach")
+            attachment = self._pick_attachment(volume, attachment_id, instance)
+            volume = self._claim(volume, "detach", Status.DETACHING, extra_where="AND attach_status = 'attached'",
+                                 detail=f"attachment {attachment.id}")
+            remaining = [a for a in volume.live_attachments if a.id != attachment.id]
+            removed = False
+            if not remaining:
+                iqn = self._iqn(volume)
+                try:
+                    with self.locks.lio.held():
+                        if volume.provider_location or self.target.exists(iqn):
+                            self._remove_target(iqn)
+                            removed = True
+                except VolctlError as e:
+                    self._claim(volume, "detach", Status.IN_USE, expected={Status.DETACHING},
+                                detail=f"rolled back: removing the export failed: {e}")
+                    raise
+            status, attach_status = status_from_attachments(a.attach_status for a in remaining)
+            with inv.write():
+                inv.detach_attachment(attachment.id, now())
+                fields: dict = {"attach_status": attach_status}
+                if removed or not remaining:
+                    fields["provider_location"] = None
+                    inv.remove_connections(volume.id)
+                inv.cas(volume.id, [Status.DETACHING], status, **fields)
+                inv.record(volume, "transition", "detach", from_status=Status.DETACHING, to_status=status,
+                           detail=f"attachment {attachment.id} detached" + ("; export removed" if removed else ""))
+            volume = inv.get(volume.id)
+        return Outcome(volume, data={"attachment_id": attachment.id, "export_removed": removed})
+
+    @staticmethod
+    def _pick_attachment(volume: Volume, attachment_id: str | None, instance: str | None) -> Attachment:
+        live = volume.live_attachments
+        if attachment_id is not None:
+            chosen = [a for a in live if a.id == attachment_id]
+            if not chosen:
+                raise NotFound(f"volume {volume.name} has no live attachment {attachment_id!r}")
+            return chosen[0]
+        if instance is not None:
+            instance = validate.uuid_str(instance, "instance UUID")
+            chosen = [a for a in live if a.instance_uuid == instance]
+            if not chosen:
+                raise NotFound(f"instance {instance} is not attached to volume {volume.name}")
+            return chosen[0]
+        if len(live) == 1:
+            return live[0]
+        if not live:
+            raise NotFound(f"volume {volume.name} has no live attachment")
+        ids = ", ".join(f"{a.id} (instance {a.instance_uuid})" for a in live)
+        raise UsageError(f"volume {volume.name} has {len(live)} attachments; name one with --attachment or --instance: {ids}")
+
+    def disconnect(self, ref: str, connector: dict) -> Outcome:
+        """Cinder's terminate_connection for LIO, with the LVM driver's rule for shared initiators."""
+        connector = checked_connector(connector)
+        initiator = connector["initiator"]
+        inv = self.inventory()
+        volume = inv.get(ref)
+        with self._working_on(volume):
+            volume = inv.get(volume.id)
+            self._require(volume, "disconnect")
+            if not volume.provider_location:
+                with inv.write():
+                    inv.remove_connection(volume.id, initiator)
+                    inv.record(volume, "note", "disconnect", detail=f"not exported; no ACL for {initiator} to remove")
+                return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported; nothing to disconnect",))
+            sharing = [a for a in volume.live_attachments if a.initiator == initiator]
+            if volume.multiattach and len(sharing) > 1:
+                detail = f"ACL for {initiator} kept: {len(sharing)} live attachments use it"
+                self._note(volume, "disconnect", detail)
+                return Outcome(volume, changed=False, notes=(detail,))
+            iqn = self._iqn(volume)
+            with self.locks.lio.held():
+                try:
+                    found = self.target.delete_initiator(iqn, initiator)
+                except CommandFailed as e:
+                    if "Could not find target" not in e.stderr:
+                        raise
+                    found = False
+                self.target.save()
+            with inv.write():
+                inv.remove_connection(volume.id, initiator)
+                detail = f"ACL for {initiator} removed" if found else f"ACL for {initiator} was not there"
+                inv.record(volume, "note", "disconnect", detail=detail)
+            volume = inv.get(volume.id)
+        return Outcome(volume, changed=found, notes=() if found else (f"no ACL for {initiator} on {volume.name}",))
+
+    def unexport(self, ref: str) -> Outcome:
+        """Cinder's remove_export. provider_auth stays: the credentials live as long as the volume."""
+        inv = self.inventory()
+        volume = inv.get(ref)
+        with self._working_on(volume):
+            volume = inv.get(volume.id)
+            self._require(volume, "unexport")
+            if volume.live_attachments or volume.attach_status == AttachStatus.ATTACHED:
+                raise InvalidState(volume.name, "unexport", ["available"], volume.status,
+                                   f"{len(volume.live_attachments)} live attachment(s); detach first")
+            iqn = self._iqn(volume)
+            with self.locks.lio.held():
+                present = self.target.exists(iqn)
+                if present:
+                    self._remove_target(iqn)
+            if not present and not volume.provider_location:
+                return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported",))
+            with inv.write():
+                inv.update(volume.id, provider_location=None)
+                inv.remove_connections(volume.id)
+                inv.record(volume, "note", "unexport", detail=f"target {iqn} removed" if present else f"target {iqn} was already gone")
+            volume = inv.get(volume.id)
+        return Outcome(volume)
+
+    # -- delete / extend ---------------------------------------------------------------------
+
+    def delete(self, ref: str, progress: Progress | None = None) -> Outcome:
+        inv = self.inventory()
+        volume = inv.get(ref)
+        with self._working_on(volume):
+            volume = inv.get(volume.id)
+            if volume.live_attachments:
+                raise InvalidState(volume.name, "delete", sorted(TRANSITIONS["delete"].allowed_from), volume.status,
+                                   f"{len(volume.live_attachments)} live attachment(s)")
+            volume = self._claim(volume, "delete", Status.DELETING, extra_where="AND attach_status != 'attached'",
+                                 previous_status=volume.status)
+            lvm = self.lvm(volume.volume_group)
+            try:
+                iqn = self._iqn(volume)
+                with self.locks.lio.held():
+                    if self.target.exists(iqn):
+                        self._remove_target(iqn)
+                lv = lvm.get(volume.lv_name)
+                if lv is None:
+                    self._note(volume, "delete", f"LV {volume.lv_path} was already gone")
+                else:
+                    if self.settings.volume_clear == "zero" and not lv.is_thin_volume:
+                        report = (lambda done: progress(done, lv.size_bytes)) if progress else None
+                        lvm.clear(lv.name, lv.size_bytes, report)
+                    lvm.remove(lv.name)
+            except VolctlError as e:
+                self._claim(volume, "delete", Status.ERROR_DELETING, expected={Status.DELETING}, detail=str(e))
+                raise
+            with inv.write():
+                inv.remove_volume(volume.id)
+                inv.record(volume, "transition", "delete", from_status=Status.DELETING, to_status="deleted")
+        return Outcome(None, data={"id": volume.id, "name": volume.name, "deleted": True})
+
+    def extend(self, ref: str, size: int) -> Outcome:
+        validate.size_gib(size)
+        inv = self.inventory()
+        volume = inv.get(ref)
+        if size <= volume.size:
+            raise UsageError(f"new size {size} GiB must be larger than the current {volume.size} GiB")
+        with self._working_on(volume):
+            volume = self._claim(volume, "extend", Status.EXTENDING, extra_where="AND size < ?", extra_params=[size],
+                                 previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
+            try:
+                self.lvm(volume.volume_group).extend(volume.lv_name, size)
+            except VolctlError as e:
+                self._claim(volume, "extend", Status.ERROR_EXTENDING, expected={Status.EXTENDING}, detail=str(e))
+                raise
+            volume = self._claim(volume, "extend", Status.AVAILABLE, expected={Status.EXTENDING}, size=size)
+        return Outcome(volume)
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def reset_state(self, ref: str, *, status: str, attach_status: str | None = None) -> Outcome:
+        try:
+            status = Status(status)
+            attach_status = AttachStatus(attach_status) if attach_status is not None else None
+        except ValueError as e:
+            raise UsageError(f"{e}: statuses are {', '.join(Status)}; attach statuses are {', '.join(AttachStatus)}") from None
+        inv = self.inventory()
+        volume = inv.get(ref)
+        fields: dict = {"previous_status": volume.status}
+        change = f"status {volume.status} -> {status}"
+        if attach_status is not None:
+            fields["attach_status"] = attach_status
+            change += f", attach_status {volume.attach_status} -> {attach_status}"
+        with inv.write():
+            inv.update(volume.id, status=status, **fields)
+            inv.record(volume, "transition", "reset-state", from_status=volume.status, to_status=status, detail=change)
+        notes = tuple(self._host_disagreements(inv.get(volume.id))) if status == Status.AVAILABLE else ()
+        return Outcome(inv.get(volume.id), notes=notes)
+
+    def _host_disagreements(self, volume: Volume) -> Iterator[str]:
+        if volume.live_attachments:
+            yield f"warning: {volume.name} still has {len(volume.live_attachments)} live attachment(s) in the inventory"
+        iqn = self._iqn(volume)
+        try:
+            with self._working_on(volume, lock=False):
+                present = self.target.exists(iqn)
+                acls = self.target.acls(iqn) if present else []
+        except (VolctlError, OSError) as e:
+            yield f"warning: could not check the host for target {iqn}: {e}"
+            return
+        if present:
+            yield f"warning: target {iqn} is still exported on this host (volctl unexport {volume.name} removes it)"
+        if acls:
+            yield f"warning: initiators still have ACLs on {iqn}: {', '.join(acls)}"
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def list(self, status: str | None = None) -> Iterator[Volume]:
+        if status is not None and status not in Status.__members__.values():
+            raise UsageError(f"unknown status {status!r}: one of {', '.join(Status)}")
+        return self.inventory(write=False).list(status)
+
+    def show(self, ref: str) -> Volume:
+        return self.inventory(write=False).get(ref)
+
+    def history(self, ref: str) -> list[Event]:
+        inv = self.inventory(write=False)
+        volume = inv.find(ref)
+        return inv.events(volume.id if volume else ref)
