@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from volctl.errors import CommandFailed, ToolMissing
@@ -34,8 +36,14 @@ class Failure:
 
 
 class FakeHost(Runner):
-    def __init__(self, vg: str = "cinder-volumes", vg_size_gib: int = 100):
+    """configfs and save_file, when given, are kept as LIO keeps them: the ACL directories under
+    <configfs>/<iqn>/tpgt_1/acls/ and rtslib's saveconfig.json, so code reading them sees the truth."""
+
+    def __init__(self, vg: str = "cinder-volumes", vg_size_gib: int = 100, configfs: Path | None = None,
+                 save_file: Path | None = None):
         super().__init__()
+        self.configfs = configfs
+        self.save_file = save_file
         self.vgs: dict[str, int] = {vg: vg_size_gib * GIB}
         self.lvs: dict[tuple[str, str], dict] = {}
         self.targets: dict[str, FakeTarget] = {}
@@ -81,6 +89,8 @@ class FakeHost(Runner):
             if handler is None:
                 raise AssertionError(f"FakeHost does not know {argv!r}")
             code, out, err = handler(argv[1:])
+            if argv[0] == "cinder-rtstool":
+                self._mirror_configfs()
             if on_stderr and err:
                 on_stderr(err)
         shown = tuple(mask_argv(argv, hidden))
@@ -192,8 +202,51 @@ class FakeHost(Runner):
             return 0, "", ""
         if sub == "save":
             self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in self.targets.items()}
+            if self.save_file is not None:
+                self.save_file.parent.mkdir(parents=True, exist_ok=True)
+                self.save_file.write_text(json.dumps(self._saveconfig(), indent=2))
             return 0, "", ""
         return 1, "Usage: cinder-rtstool ...\n", ""
+
+
+    def _saveconfig(self) -> dict:
+        """The shape rtslib's RTSRoot.save_to_file writes (only the parts volctl reads)."""
+        return {
+            "fabric_modules": [],
+            "storage_objects": [{"name": iqn, "plugin": "block", "dev": t.device} for iqn, t in self.saved.items()],
+            "targets": [
+                {
+                    "fabric": "iscsi",
+                    "wwn": iqn,
+                    "tpgs": [{
+                        "tag": 1, "enable": True, "attributes": {"authentication": 1},
+                        "luns": [{"index": 0, "storage_object": f"/backstores/block/{iqn}"}],
+                        "node_acls": [
+                            {"node_wwn": initiator, "chap_userid": user, "chap_password": password,
+                             "mapped_luns": [{"index": 0, "tpg_lun": 0, "write_protect": False}]}
+                            for initiator, (user, password) in t.acls.items()
+                        ],
+                        "portals": [{"ip_address": p.rsplit(":", 1)[0], "port": int(p.rsplit(":", 1)[1])} for p in t.portals],
+                    }],
+                }
+                for iqn, t in self.saved.items()
+            ],
+        }
+
+    def _mirror_configfs(self) -> None:
+        if self.configfs is None:
+            return
+        for existing in list(self.configfs.iterdir()):
+            if existing.name not in self.targets:
+                shutil.rmtree(existing)
+        for iqn, target in self.targets.items():
+            acls = self.configfs / iqn / "tpgt_1" / "acls"
+            acls.mkdir(parents=True, exist_ok=True)
+            for existing in list(acls.iterdir()):
+                if existing.name not in target.acls:
+                    shutil.rmtree(existing)
+            for initiator in target.acls:
+                (acls / initiator).mkdir(exist_ok=True)
 
 
 def _gib(text: str) -> int:

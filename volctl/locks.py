@@ -58,6 +58,23 @@ class FileLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
+    def holder(self) -> int | None:
+        """The pid of another process holding the lock right now, or None (0 if it wrote none)."""
+        if self._depth:
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        finally:
+            os.close(fd)
+
     def _release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock

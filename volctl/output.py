@@ -193,3 +193,33 @@ def progress(title: str, enabled: bool) -> Iterator[Callable[[int, int], None] |
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def drift_report(report, as_json: bool, *, repaired: bool) -> None:
+    items = [
+        {"kind": d.kind, "volume_id": d.volume_id, "volume_name": d.volume_name, "subject": d.subject,
+         "detail": d.detail, "repair": d.repair, "repaired": d.repaired, "error": d.error}
+        for d in report.drift
+    ]
+    if as_json:
+        emit_json({"clean": report.clean, "drift": items, "notes": list(report.notes)})
+        return
+    if not items:
+        note("no drift: the inventory and the host agree")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("KIND", "VOLUME", "SUBJECT", "DETAIL", "REPAIR"):
+        table.add_column(column, overflow="fold")
+    for d in report.drift:
+        if d.repaired:
+            fix = f"done: {d.repair}"
+        elif d.error:
+            fix = f"failed: {d.error}"
+        else:
+            fix = (f"--repair would {d.repair}" if not repaired else "not repaired") if d.repair else "left to the operator"
+        table.add_row(d.kind, d.volume_name or "-", d.subject, d.detail, fix)
+    _console().print(table)
+    remaining = sum(1 for d in report.drift if not d.repaired)
+    note(f"{len(items)} drift(s) found, {len(items) - remaining} repaired, {remaining} remaining")

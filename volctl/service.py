@@ -52,13 +52,14 @@ def checked_connector(connector: object, source: str = "--initiator") -> dict:
 
 
 class VolumeService:
-    def __init__(self, db_path: str | Path, settings: Settings, runner: Runner | None = None, locks: Locks | None = None, configfs: Path | None = None):
+    def __init__(self, db_path: str | Path, settings: Settings, runner: Runner | None = None, locks: Locks | None = None,
+                 configfs: Path | None = None, save_file: Path | None = None):
         self.db_path = Path(db_path)
         self.settings = settings
         self.runner = runner or Runner()
         self.runner.on_command = self._on_command
         self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
-        lio_args = {"configfs": configfs} if configfs else {}
+        lio_args = {key: value for key, value in (("configfs", configfs), ("save_file", save_file)) if value}
         self.target = LioTarget(self.runner, self.locks.lio, **lio_args)
         self._inventory: Inventory | None = None
         self._writable = False

@@ -5,6 +5,7 @@ from volctl.commands.connect import connect
 from volctl.commands.create import create
 from volctl.commands.delete import delete
 from volctl.commands.detach import detach
+from volctl.commands.doctor import doctor
 from volctl.commands.disconnect import disconnect
 from volctl.commands.export import export
 from volctl.commands.extend import extend
@@ -17,4 +18,4 @@ from volctl.commands.unexport import unexport
 from volctl.commands.unreserve import unreserve
 
 COMMANDS = [create, list_, show, reserve, unreserve, export, connect, attach, detach, disconnect, unexport, delete,
-            extend, reset_state, history]
+            extend, reset_state, history, doctor]

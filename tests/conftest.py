@@ -1,0 +1,100 @@
+"""Shared fixtures: a real SQLite inventory in tmp_path, a FakeHost standing in for LVM and LIO,
+and `volctl(...)`, which runs the real CLI in-process against both."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakehost import FakeHost  # noqa: E402
+
+from volctl.cli import App, cli  # noqa: E402
+from volctl.config import Settings  # noqa: E402
+from volctl.locks import Locks  # noqa: E402
+from volctl.service import VolumeService  # noqa: E402
+
+INSTANCE_1 = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
+INSTANCE_2 = "0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b"
+INITIATOR_1 = "iqn.1994-05.com.redhat:client1"
+INITIATOR_2 = "iqn.1993-08.org.debian:01:abcdef123456"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """Never touch /var/lib/volctl or /etc/volctl of the machine running the tests."""
+    monkeypatch.setenv("VOLCTL_DB", str(tmp_path / "state" / "volctl.db"))
+    monkeypatch.delenv("VOLCTL_CONFIG", raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "state" / "volctl.db"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def configfs(tmp_path) -> Path:
+    """A stand-in for /sys/kernel/config/target/iscsi, kept up to date by the FakeHost."""
+    path = tmp_path / "configfs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def save_file(tmp_path) -> Path:
+    """A stand-in for /etc/target/saveconfig.json, written by the FakeHost's `cinder-rtstool save`."""
+    return tmp_path / "target" / "saveconfig.json"
+
+
+@pytest.fixture
+def host(settings, configfs, save_file) -> FakeHost:
+    return FakeHost(vg=settings.volume_group, configfs=configfs, save_file=save_file)
+
+
+@pytest.fixture
+def make_service(db_path, settings, host, configfs, save_file):
+    def make(**overrides) -> VolumeService:
+        args = dict(db_path=db_path, settings=settings, runner=host, locks=Locks(Path(f"{db_path}.locks"), wait=5),
+                    configfs=configfs, save_file=save_file)
+        args.update(overrides)
+        return VolumeService(**args)
+
+    return make
+
+
+@pytest.fixture
+def service(make_service) -> VolumeService:
+    return make_service()
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def volctl(make_service, db_path):
+    """Run `volctl ARGS...` in-process; each call gets a fresh service, as each process would."""
+
+    def run(*args: str, input: str | None = None, service: VolumeService | None = None) -> Result:
+        app = App(_service=service or make_service())
+        result = CliRunner().invoke(cli, ["--db", str(db_path), *args], obj=app, input=input, catch_exceptions=False)
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return run

@@ -1,0 +1,257 @@
+"""`volctl doctor`: compare the inventory with the host (LVs, LIO targets and ACLs, the saved LIO
+config) and report every drift; with repair, bring back consistency where that loses nothing.
+
+Repairs never remove an LV and never take away an ACL an initiator may be using; what they
+cannot safely decide is reported for the operator, with the command that would settle it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from volctl import formats
+from volctl.errors import CommandFailed, VolctlError
+from volctl.lvm import GIB, LogicalVolume
+from volctl.model import EXPORTABLE, TRANSIENT, Connection, Status, Volume, status_from_attachments
+from volctl.service import VolumeService
+
+DEFAULT_STALE_AFTER = 300.0
+# A missing LV is expected while it is being made or removed, and after a failed create.
+_LV_EXPECTED_FROM = frozenset(Status) - {Status.CREATING, Status.DELETING, Status.ERROR, Status.ERROR_DELETING}
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str
+    subject: str
+    detail: str
+    volume_id: str | None = None
+    volume_name: str | None = None
+    repair: str | None = None  # what --repair does about it; None: left to the operator
+    repaired: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    drift: tuple[Drift, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        return all(d.repaired for d in self.drift)
+
+
+def _age_seconds(stamp: str) -> float:
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
+
+
+class Doctor:
+    def __init__(self, service: VolumeService, stale_after: float = DEFAULT_STALE_AFTER):
+        self.service = service
+        self.settings = service.settings
+        self.stale_after = stale_after
+        template = re.escape(self.settings.volume_name_template).replace("%s", "[0-9a-f-]{36}")
+        self._ours = re.compile(template)
+
+    # -- looking -----------------------------------------------------------------------------
+
+    def examine(self) -> Report:
+        svc, inv = self.service, self.service.inventory(write=False)
+        volumes = [inv.get(v.id) for v in inv.list()]
+        notes: list[str] = []
+        drift: list[Drift] = []
+        lvs = self._logical_volumes({self.settings.volume_group, *(v.volume_group for v in volumes)}, notes)
+        targets = set(svc.target.targets())
+        for volume in volumes:
+            holder = svc.locks.volume(volume.id).holder()
+            if holder is not None:
+                notes.append(f"{volume.name}: an operation is in progress (pid {holder}); not checked")
+                continue
+            drift += self._stuck(volume)
+            drift += self._lv(volume, lvs)
+            drift += self._export(volume, targets, notes)
+        drift += self._orphans(volumes, lvs, targets)
+        drift += self._saved_config(targets, notes)
+        return Report(tuple(drift), tuple(notes))
+
+    def _logical_volumes(self, vgs: set[str], notes: list[str]) -> dict[tuple[str, str], LogicalVolume]:
+        found: dict[tuple[str, str], LogicalVolume] = {}
+        for vg in sorted(vgs):
+            try:
+                found.update({(lv.vg, lv.name): lv for lv in self.service.lvm(vg).list()})
+            except CommandFailed as e:
+                notes.append(f"volume group {vg}: cannot list its LVs: {e}")
+        return found
+
+    def _stuck(self, volume: Volume) -> list[Drift]:
+        if volume.status not in TRANSIENT:
+            return []
+        age = _age_seconds(volume.updated_at)
+        if age < self.stale_after:
+            return []
+        target = self._stuck_target(volume)
+        return [Drift(
+            "stuck", volume.status, f"'{volume.status}' for {age:.0f} s with no volctl working on it",
+            volume.id, volume.name, repair=f"set status {target}",
+        )]
+
+    @staticmethod
+    def _stuck_target(volume: Volume) -> Status:
+        """Where a volume left mid-operation goes: Cinder's restart cleanup where it has one."""
+        if volume.status == Status.CREATING:
+            return Status.ERROR
+        if volume.status == Status.DELETING:
+            return Status.ERROR_DELETING
+        if volume.status in (Status.ATTACHING, Status.DETACHING):
+            return status_from_attachments(a.attach_status for a in volume.live_attachments)[0]
+        return Status.AVAILABLE  # extending: the LV's real size is recorded by the repair
+
+    def _lv(self, volume: Volume, lvs: dict) -> list[Drift]:
+        lv = lvs.get((volume.volume_group, volume.lv_name))
+        if lv is None:
+            if volume.status in _LV_EXPECTED_FROM:
+                return [Drift("lv_missing", volume.lv_path, f"the LV of {volume.status} volume {volume.name} is not there",
+                              volume.id, volume.name)]
+            return []
+        if lv.size_bytes != volume.size * GIB and volume.status != Status.EXTENDING:
+            return [Drift("lv_size", volume.lv_path, f"LV is {lv.size_bytes} bytes; the inventory says {volume.size} GiB",
+                          volume.id, volume.name)]
+        return []
+
+    def _export(self, volume: Volume, targets: set[str], notes: list[str]) -> list[Drift]:
+        iqn = self.service._iqn(volume)
+        exportable = volume.status in EXPORTABLE
+        if volume.provider_location and iqn not in targets:
+            return [Drift("target_missing", iqn, f"{volume.name} is recorded as exported but has no target",
+                          volume.id, volume.name, repair="export it again with its ACLs" if exportable else None)]
+        if iqn not in targets:
+            return []
+        found: list[Drift] = []
+        if not volume.provider_location:
+            found.append(Drift("target_unrecorded", iqn, f"a target exists for {volume.name} but no export is recorded",
+                               volume.id, volume.name, repair="record the export" if exportable else None))
+        try:
+            acls = set(self.service.target.acls(iqn))
+        except OSError as e:
+            notes.append(f"cannot read the ACLs of {iqn}: {e}")
+            return found
+        recorded = {c.initiator for c in volume.connections}
+        for initiator in sorted(acls - recorded):
+            found.append(Drift("acl_unrecorded", initiator, f"ACL on {iqn} that volctl did not record",
+                               volume.id, volume.name, repair="record the connection"))
+        for initiator in sorted(recorded - acls):
+            found.append(Drift("acl_missing", initiator, f"recorded connection without an ACL on {iqn}",
+                               volume.id, volume.name, repair="add the ACL again" if exportable else None))
+        return found
+
+    def _orphans(self, volumes: list[Volume], lvs: dict, targets: set[str]) -> list[Drift]:
+        known_lvs = {(v.volume_group, v.lv_name) for v in volumes}
+        known_iqns = {self.service._iqn(v) for v in volumes}
+        found = [
+            Drift("lv_orphaned", lv.path, f"LV named like a volctl volume, unknown to the inventory; "
+                  f"left in place (lvremove {lv.vg}/{lv.name} if nobody wants it)")
+            for key, lv in sorted(lvs.items())
+            if key not in known_lvs and self._ours.fullmatch(lv.name)
+        ]
+        prefix = self.settings.target_prefix
+        for iqn in sorted(targets - known_iqns):
+            if iqn.startswith(prefix) and self._ours.fullmatch(iqn[len(prefix):]):
+                acls = self.service.target.acls(iqn)
+                repair = None if acls else "delete the target (it has no ACL, so nobody can log in)"
+                detail = "target with volctl's prefix, unknown to the inventory"
+                found.append(Drift("target_orphaned", iqn, detail + (f"; ACLs: {', '.join(acls)}" if acls else ""),
+                                   repair=repair))
+        return found
+
+    def _saved_config(self, targets: set[str], notes: list[str]) -> list[Drift]:
+        saved = self.service.target.saved_targets()
+        prefix = self.settings.target_prefix
+        running = {iqn: set(self.service.target.acls(iqn)) for iqn in targets if iqn.startswith(prefix)}
+        if saved is None:
+            if running:
+                return [Drift("saved_config", str(self.service.target.save_file),
+                              "no saved LIO config: the targets would not come back after a reboot", repair="save it")]
+            return []
+        stored = {t.iqn: set(t.initiators) for t in saved if t.iqn.startswith(prefix)}
+        if stored != running:
+            differ = sorted(set(stored) ^ set(running) | {i for i in set(stored) & set(running) if stored[i] != running[i]})
+            return [Drift("saved_config", str(self.service.target.save_file),
+                          f"the saved LIO config differs from the running one for: {', '.join(differ)}", repair="save it")]
+        return []
+
+    # -- repairing ---------------------------------------------------------------------------
+
+    def repair(self, report: Report) -> Report:
+        done: list[Drift] = []
+        lio_changed = False
+        for item in report.drift:
+            if item.repair is None or item.kind == "saved_config":
+                done.append(item)
+                continue
+            try:
+                lio_changed |= self._repair(item)
+                done.append(replace(item, repaired=True))
+            except VolctlError as e:
+                done.append(replace(item, error=str(e)))
+        saved = [d for d in report.drift if d.kind == "saved_config"]
+        if saved or lio_changed:
+            try:
+                self.service.target.save()
+                done = [replace(d, repaired=True) if d.kind == "saved_config" else d for d in done]
+            except VolctlError as e:
+                done = [replace(d, error=str(e)) if d.kind == "saved_config" else d for d in done]
+        return Report(tuple(done), report.notes)
+
+    def _repair(self, item: Drift) -> bool:
+        """Returns whether the running LIO config changed (so it must be saved)."""
+        svc = self.service
+        inv = svc.inventory()
+        if item.kind == "target_orphaned":
+            svc.target.delete(item.subject)
+            return True
+        volume = inv.get(item.volume_id)
+        with svc._working_on(volume):
+            volume = inv.get(volume.id)
+            if item.kind == "stuck":
+                self._unstick(volume)
+                return False
+            if item.kind == "target_missing":
+                inv.update(volume.id, provider_location=None)
+                volume, _ = svc._ensure_export(inv.get(volume.id))
+                chap = formats.parse_provider_auth(volume.provider_auth)
+                for connection in volume.connections:
+                    svc.target.add_initiator(svc._iqn(volume), chap, connection.initiator)
+                svc._note(volume, "doctor", "export and ACLs re-created")
+                return True
+            if item.kind == "target_unrecorded":
+                svc._ensure_export(volume)
+                return False
+            if item.kind == "acl_unrecorded":
+                with inv.write():
+                    inv.add_connection(Connection(volume.id, item.subject, {"initiator": item.subject}, volume.updated_at))
+                    inv.record(volume, "note", "doctor", detail=f"recorded the ACL of {item.subject} found on the host")
+                return False
+            if item.kind == "acl_missing":
+                svc.target.add_initiator(svc._iqn(volume), formats.parse_provider_auth(volume.provider_auth), item.subject)
+                svc._note(volume, "doctor", f"ACL for {item.subject} added again")
+                return True
+        raise VolctlError(f"no repair for {item.kind}")
+
+    def _unstick(self, volume: Volume) -> None:
+        target = self._stuck_target(volume)
+        fields: dict = {}
+        if volume.status == Status.EXTENDING:
+            lv = self.service.lvm(volume.volume_group).get(volume.lv_name)
+            if lv is not None and lv.size_bytes // GIB > volume.size:
+                fields["size"] = lv.size_bytes // GIB
+        if volume.status in (Status.ATTACHING, Status.DETACHING):
+            fields["attach_status"] = status_from_attachments(a.attach_status for a in volume.live_attachments)[1]
+        inv = self.service.inventory()
+        with inv.write():
+            if inv.cas(volume.id, [volume.status], target, **fields):
+                inv.record(volume, "transition", "doctor", from_status=volume.status, to_status=target,
+                           detail="repaired: the operation that left it here is gone" +
+                                  (f"; size {fields['size']} GiB as the LV is" if "size" in fields else ""))
