@@ -4,10 +4,12 @@ where errors become exit codes."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -37,7 +39,10 @@ class App:
             from volctl.config import load_settings
             from volctl.service import VolumeService
 
-            self._service = VolumeService(self.db, load_settings(self.config))
+            # LIO's configfs tree and saved config; overridable so whole processes can run against a fake host.
+            lio = {key: Path(os.environ[var]) for key, var in (("configfs", "VOLCTL_CONFIGFS"), ("save_file", "VOLCTL_LIO_SAVE_FILE"))
+                   if os.environ.get(var)}
+            self._service = VolumeService(self.db, load_settings(self.config), **lio)
         return self._service
 
     def notes(self, notes: tuple[str, ...] | list[str]) -> None:

@@ -67,6 +67,11 @@ def _check(settings: Settings, source: str) -> Settings:
         raise bad("volume_name_template", "must hold exactly one %s and no other %")
     try:
         example_lv = validate.lv_name(template % _EXAMPLE_ID)
+    except UsageError:
+        raise bad("volume_name_template", f"{template!r} does not give a valid LV name") from None
+    if example_lv != example_lv.lower():  # LIO lower-cases target IQNs; get-targets/delete would never match
+        raise bad("volume_name_template", f"{template!r} must be lower-case: the LV name is part of the target IQN")
+    try:
         validate.initiator_name(settings.target_prefix + example_lv)
     except UsageError:
         raise bad("target_prefix", f"{settings.target_prefix!r} + an LV name is not a valid iSCSI name") from None

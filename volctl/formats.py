@@ -71,7 +71,10 @@ def parse_provider_location(value: str) -> Location:
     """Cinder's _get_iscsi_properties parsing, including its lenient LUN."""
     results = value.split(" ")
     portals = tuple(results[0].split(",")[0].split(";"))
-    lun = int(results[2]) if len(results) > 2 and results[2].isdigit() else 0
+    try:
+        lun = int(results[2])
+    except (IndexError, ValueError):  # Cinder's own fallback; '²'.isdigit() is True but int() refuses it
+        lun = 0
     return Location(portals=portals, iqn=results[1], lun=lun)
 
 

@@ -219,7 +219,7 @@ class VolumeService:
                 chap = formats.generate_chap()
                 with inv.write():
                     inv.update(volume.id, provider_auth=formats.provider_auth(chap))
-                    inv.record(volume, "note", "export", detail=f"generated CHAP user {chap.username} and its password")
+                    inv.record(volume, "note", "export", detail=f"generated credentials for initiators: user {chap.username}, password not shown")
             existed = self.target.exists(iqn)
             try:
                 if not existed:
@@ -256,13 +256,18 @@ class VolumeService:
             volume, created = self._ensure_export(volume)
             chap = formats.parse_provider_auth(volume.provider_auth)
             iqn = self._iqn(volume)
+            acl_added = False
             try:
                 with self.locks.lio.held():
                     self.target.add_initiator(iqn, chap, initiator)
+                    acl_added = True
                     self.target.save()
             except VolctlError:
                 if created:
                     self._undo(volume, f"export {iqn}", lambda: self._drop_export(volume, iqn))
+                elif acl_added and all(c.initiator != initiator for c in volume.connections):
+                    # an ACL the inventory does not record must not outlive the failed call
+                    self._undo(volume, f"ACL for {initiator}", lambda: self._remove_acl(iqn, initiator))
                 raise
             with inv.write():
                 inv.add_connection(Connection(volume.id, initiator, connector, now()))
@@ -279,12 +284,22 @@ class VolumeService:
         return Outcome(volume, data=info)
 
     def _drop_export(self, volume: Volume, iqn: str) -> None:
-        self._remove_target(iqn)
-        inv = self.inventory()
-        with inv.write():
-            inv.update(volume.id, provider_location=None)
-            inv.remove_connections(volume.id)
-            inv.record(volume, "note", "unexport", detail=f"target {iqn} removed")
+        removed = False
+        try:
+            self._remove_target(iqn)
+            removed = True
+        finally:  # the export was this call's: the inventory goes back to unexported even if save failed
+            inv = self.inventory()
+            with inv.write():
+                inv.update(volume.id, provider_location=None)
+                inv.remove_connections(volume.id)
+                inv.record(volume, "note", "unexport",
+                           detail=f"target {iqn} removed" if removed else f"export {iqn} dropped; removing the target failed")
+
+    def _remove_acl(self, iqn: str, initiator: str) -> None:
+        with self.locks.lio.held():
+            self.target.delete_initiator(iqn, initiator)
+            self.target.save()
 
     # -- attach ------------------------------------------------------------------------------
 

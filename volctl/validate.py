@@ -17,7 +17,7 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _IQN = re.compile(rf"iqn\.[0-9]{{4}}-(?:0[1-9]|1[0-2])\.{_LABEL}(?:\.{_LABEL})+(?::[a-z0-9.:-]*[a-z0-9])?")
 _EUI = re.compile(r"eui\.[0-9a-f]{16}")
 # RFC 3980 allows 16 or 32 hex digits, but LIO (rtslib normalize_wwn) takes only the 16-digit
-# form with NAA type 1, 2, 5 or 6; a name LIO would refuse is refused here first.
+# form with NAA type 1, 2, 5 or c-f; a name LIO would refuse is refused here first.
 _NAA = re.compile(r"naa\.[125c-f][0-9a-f]{15}")
 ISCSI_NAME_MAX_BYTES = 223
 _VG = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}")
@@ -59,7 +59,7 @@ def initiator_name(value: str) -> str:
         hint = "eui. followed by 16 hex digits"
     elif name.startswith("naa."):
         ok = _NAA.fullmatch(name)
-        hint = "naa. followed by 16 hex digits, the first 1, 2, 5, 6 or c-f (LIO takes no 32-digit NAA)"
+        hint = "naa. followed by 16 hex digits, the first 1, 2, 5 or c-f (LIO takes no 32-digit NAA)"
     else:
         ok, hint = None, "it must start with iqn., eui. or naa."
     if not ok:

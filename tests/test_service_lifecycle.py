@@ -1,0 +1,455 @@
+"""Lifecycle use cases on VolumeService: unreserve, detach, disconnect, unexport, delete, extend, reset-state."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2
+
+from volctl.config import Settings
+from volctl.errors import InvalidState, NotFound, UsageError
+
+PREFIX = "iqn.2010-10.org.openstack:"
+VG = "cinder-volumes"
+REMOVE_CONFIG = "activation { retry_deactivation = 1} "
+RETRY_CONFIG = "activation { retry_deactivation = 1} devices { ignore_suspended_devices = 1}"
+
+
+def iqn_of(volume) -> str:
+    return f"{PREFIX}volume-{volume.id}"
+
+
+def attached(service, name="v1", *, multiattach=False, instance=INSTANCE_1, initiator=INITIATOR_1, size=1):
+    volume = service.create(size=size, name=name, multiattach=multiattach).volume
+    service.reserve(name)
+    service.connect(name, {"initiator": initiator})
+    service.attach(name, instance=instance, host="compute1", mountpoint="/dev/vdb", initiator=initiator)
+    return service.show(volume.id)
+
+
+def events(service, ref="v1"):
+    return service.history(ref)
+
+
+def notes(service, ref="v1", action=None):
+    return [e.detail for e in events(service, ref) if e.kind == "note" and (action is None or e.action == action)]
+
+
+# -- unreserve -------------------------------------------------------------------------------
+
+
+def test_unreserve_returns_a_fresh_reservation_to_available(service):
+    service.create(size=1, name="v1")
+    assert service.reserve("v1").volume.status == "attaching"
+    volume = service.unreserve("v1").volume
+    assert (volume.status, volume.attach_status) == ("available", "detached")
+    last = events(service)[-1]
+    assert (last.action, last.from_status, last.to_status) == ("unreserve", "attaching", "available")
+
+
+def test_unreserve_keeps_a_multiattach_volume_in_use_while_attachments_remain(service):
+    attached(service, multiattach=True)
+    assert service.reserve("v1").volume.status == "attaching"
+    volume = service.unreserve("v1").volume
+    assert (volume.status, volume.attach_status) == ("in-use", "attached")
+    assert len(volume.live_attachments) == 1
+
+
+@pytest.mark.parametrize("setup", ["available", "in-use"])
+def test_unreserve_refused_unless_attaching(service, setup):
+    if setup == "available":
+        service.create(size=1, name="v1")
+    else:
+        attached(service)
+    with pytest.raises(InvalidState) as e:
+        service.unreserve("v1")
+    assert e.value.exit_code == 5
+    assert "'attaching'" in str(e.value) and f"'{setup}'" in str(e.value)
+    assert service.show("v1").status == setup
+
+
+# -- detach ----------------------------------------------------------------------------------
+
+
+def test_detach_last_attachment_removes_the_export(service, host):
+    volume = attached(service)
+    [attachment] = volume.attachments
+    host.calls.clear()
+    done = service.detach("v1")
+    iqn = iqn_of(volume)
+    assert host.calls == [["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save"]]
+    assert done.data == {"attachment_id": attachment.id, "export_removed": True}
+    volume = service.show("v1")
+    assert (volume.status, volume.attach_status) == ("available", "detached")
+    assert volume.provider_location is None
+    assert volume.provider_auth is not None  # credentials live as long as the volume
+    assert volume.connections == ()
+    [kept] = volume.attachments
+    assert kept.id == attachment.id and kept.attach_status == "detached" and kept.detach_time
+    assert host.targets == {} and host.saved == {}
+    transitions = [(e.action, e.from_status, e.to_status) for e in events(service) if e.kind == "transition"]
+    assert transitions[-2:] == [("detach", "in-use", "detaching"), ("detach", "detaching", "available")]
+
+
+@pytest.mark.parametrize("step", ["delete", "save"])
+def test_detach_rolls_back_to_in_use_when_removing_the_export_fails(service, host, step):
+    volume = attached(service)
+    host.fail(["cinder-rtstool", step], exit_code=1, stderr=f"{step} went wrong")
+    with pytest.raises(Exception) as e:
+        service.detach("v1")
+    assert e.value.exit_code == 6
+    assert f"cinder-rtstool {step}" in str(e.value) and "exit code 1" in str(e.value) and f"{step} went wrong" in str(e.value)
+    after = service.show("v1")
+    assert (after.status, after.attach_status) == ("in-use", "attached")
+    assert [a.attach_status for a in after.attachments] == ["attached"]
+    assert after.provider_location == volume.provider_location
+    assert [c.initiator for c in after.connections] == [INITIATOR_1]
+    history = events(service)
+    failed = [e for e in history if e.kind == "command" and e.argv[:2] == ("cinder-rtstool", step) and e.exit_code == 1]
+    assert failed
+    last = history[-1]
+    assert (last.action, last.from_status, last.to_status) == ("detach", "detaching", "in-use")
+    assert "removing the export failed" in last.detail
+    # once the host works again, the same detach goes through
+    host.failures.clear()
+    assert service.detach("v1").volume.status == "available"
+
+
+def test_detach_by_attachment_or_instance(service, host):
+    attached(service, multiattach=True)
+    service.reserve("v1")
+    service.connect("v1", {"initiator": INITIATOR_2})
+    second = service.attach("v1", instance=INSTANCE_2, initiator=INITIATOR_2).data["attachment_id"]
+    with pytest.raises(UsageError):
+        service.detach("v1")
+    done = service.detach("v1", attachment_id=second)
+    assert done.data == {"attachment_id": second, "export_removed": False}
+    volume = done.volume
+    assert volume.status == "in-use"
+    assert [a.instance_uuid for a in volume.live_attachments] == [INSTANCE_1]
+    with pytest.raises(NotFound):
+        service.detach("v1", attachment_id=second)  # already detached: no live attachment by that id
+    done = service.detach("v1", instance=INSTANCE_1)
+    assert done.data["export_removed"] is True
+    assert done.volume.status == "available"
+
+
+def test_detach_refused_unless_in_use(service):
+    service.create(size=1, name="v1")
+    service.reserve("v1")
+    with pytest.raises(InvalidState) as e:
+        service.detach("v1")
+    assert "'in-use'" in str(e.value) and "'attaching'" in str(e.value)
+
+
+# -- disconnect ------------------------------------------------------------------------------
+
+
+def test_disconnect_deletes_the_acl_and_saves(service, host):
+    volume = service.create(size=1, name="v1").volume
+    service.connect("v1", {"initiator": INITIATOR_1})
+    service.connect("v1", {"initiator": INITIATOR_2})
+    iqn = iqn_of(volume)
+    host.calls.clear()
+    done = service.disconnect("v1", {"initiator": INITIATOR_1})
+    assert host.calls == [["cinder-rtstool", "delete-initiator", iqn, INITIATOR_1], ["cinder-rtstool", "save"]]
+    assert done.changed
+    assert list(host.targets[iqn].acls) == [INITIATOR_2]
+    assert list(host.saved[iqn].acls) == [INITIATOR_2]
+    assert [c.initiator for c in done.volume.connections] == [INITIATOR_2]
+    assert done.volume.provider_location  # the export stays
+    assert f"ACL for {INITIATOR_1} removed" in notes(service, action="disconnect")
+
+
+def test_disconnect_of_a_missing_acl_is_fine_and_noted(service, host):
+    volume = service.create(size=1, name="v1").volume
+    service.export("v1")
+    done = service.disconnect("v1", {"initiator": INITIATOR_2})
+    assert not done.changed
+    assert any(INITIATOR_2 in n for n in done.notes)
+    assert f"ACL for {INITIATOR_2} was not there" in notes(service, action="disconnect")
+    assert iqn_of(volume) in host.targets
+
+
+def test_disconnect_when_the_target_vanished_is_fine(service, host):
+    volume = service.create(size=1, name="v1").volume
+    service.connect("v1", {"initiator": INITIATOR_1})
+    del host.targets[iqn_of(volume)]
+    done = service.disconnect("v1", {"initiator": INITIATOR_1})
+    assert not done.changed
+    assert done.volume.connections == ()
+
+
+def test_disconnect_of_a_volume_not_exported_runs_nothing(service, host):
+    service.create(size=1, name="v1")
+    host.calls.clear()
+    done = service.disconnect("v1", {"initiator": INITIATOR_1})
+    assert host.calls == []
+    assert not done.changed and "not exported" in done.notes[0]
+
+
+def test_disconnect_keeps_an_acl_shared_by_live_attachments(service, host):
+    volume = service.create(size=1, name="v1", multiattach=True).volume
+    service.connect("v1", {"initiator": INITIATOR_1})
+    for instance in (INSTANCE_1, INSTANCE_2):
+        service.reserve("v1")
+        service.attach("v1", instance=instance, initiator=INITIATOR_1)
+    host.calls.clear()
+    done = service.disconnect("v1", {"initiator": INITIATOR_1})
+    assert host.calls == []
+    assert not done.changed
+    assert INITIATOR_1 in host.targets[iqn_of(volume)].acls
+    assert any("kept" in n for n in notes(service, action="disconnect"))
+
+
+# -- unexport --------------------------------------------------------------------------------
+
+
+def test_unexport_removes_the_target_keeps_the_credentials(service, host):
+    volume = service.create(size=1, name="v1").volume
+    service.connect("v1", {"initiator": INITIATOR_1})
+    auth = service.show("v1").provider_auth
+    host.calls.clear()
+    done = service.unexport("v1")
+    iqn = iqn_of(volume)
+    assert host.calls == [["cinder-rtstool", "get-targets"], ["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save"]]
+    assert done.volume.provider_location is None
+    assert done.volume.provider_auth == auth
+    assert done.volume.connections == ()
+    assert host.targets == {} and host.saved == {}
+
+
+def test_unexport_of_a_volume_not_exported_changes_nothing(service, host):
+    service.create(size=1, name="v1")
+    done = service.unexport("v1")
+    assert not done.changed and "not exported" in done.notes[0]
+
+
+@pytest.mark.parametrize("multiattach", [False, True])
+def test_unexport_refused_while_attached(service, host, multiattach):
+    volume = attached(service, multiattach=multiattach)
+    if multiattach:
+        service.reserve("v1")  # attaching, with a live attachment
+    host.calls.clear()
+    with pytest.raises(InvalidState) as e:
+        service.unexport("v1")
+    assert e.value.exit_code == 5
+    assert host.calls == []
+    assert iqn_of(volume) in host.targets
+    assert service.show("v1").provider_location == volume.provider_location
+
+
+# -- delete ----------------------------------------------------------------------------------
+
+
+def lv_path(volume) -> str:
+    return f"/dev/{VG}/volume-{volume.id}"
+
+
+def test_delete_thick_zeroes_then_removes_with_cinders_flags(service, host):
+    volume = service.create(size=1, name="v1").volume
+    host.calls.clear()
+    done = service.delete("v1")
+    lv = f"volume-{volume.id}"
+    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "dd", "lvremove"]
+    dd = host.calls[2]
+    assert dd[:6] == ["dd", "if=/dev/zero", f"of={lv_path(volume)}", f"count={1024**3}", "bs=1M", "iflag=count_bytes"]
+    assert "oflag=direct" in dd
+    assert host.calls[3] == ["lvremove", "--config", REMOVE_CONFIG, "-f", f"{VG}/{lv}"]
+    assert done.volume is None and done.data == {"id": volume.id, "name": "v1", "deleted": True}
+    assert host.lvs == {}
+    with pytest.raises(NotFound):
+        service.show("v1")
+
+
+def test_delete_with_volume_clear_none_does_not_zero(make_service, host):
+    service = make_service(settings=Settings(volume_clear="none"))
+    service.create(size=1, name="v1")
+    host.calls.clear()
+    service.delete("v1")
+    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "lvremove"]
+    assert host.lvs == {}
+
+
+def test_thin_volume_is_created_in_the_pool_and_not_zeroed(make_service, host):
+    service = make_service(settings=Settings(lvm_type="thin"))
+    volume = service.create(size=2, name="v1").volume
+    lv = f"volume-{volume.id}"
+    assert ["lvcreate", "-T", "-V", "2g", "-n", lv, f"{VG}/{VG}-pool"] in host.calls
+    assert (VG, f"{VG}-pool") in host.lvs
+    host.calls.clear()
+    service.delete("v1")
+    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "lvremove"]
+    assert (VG, lv) not in host.lvs
+
+
+def test_delete_removes_an_export_left_on_an_available_volume(service, host):
+    volume = service.create(size=1, name="v1").volume
+    service.export("v1")
+    service.delete("v1")
+    assert ["cinder-rtstool", "delete", iqn_of(volume)] in host.calls
+    assert host.targets == {} and host.saved == {} and host.lvs == {}
+
+
+def test_delete_when_the_lv_is_already_gone(service, host):
+    volume = service.create(size=1, name="v1").volume
+    host.lvs.clear()
+    done = service.delete("v1")
+    assert done.data["deleted"]
+    assert not [c for c in host.calls if c[0] in ("dd", "lvremove")]
+    assert any("already gone" in (e.detail or "") for e in service.history(volume.id))
+
+
+@pytest.mark.parametrize("status", ["error", "error_deleting", "error_extending"])
+def test_delete_allowed_from_error_states(service, host, status):
+    service.create(size=1, name="v1")
+    service.reset_state("v1", status=status)
+    service.delete("v1")
+    assert host.lvs == {}
+
+
+@pytest.mark.parametrize("status", ["creating", "attaching", "in-use", "detaching", "deleting", "extending", "maintenance"])
+def test_delete_refused_from_other_states(service, host, status):
+    service.create(size=1, name="v1")
+    service.reset_state("v1", status=status)
+    host.calls.clear()
+    with pytest.raises(InvalidState) as e:
+        service.delete("v1")
+    assert f"'{status}'" in str(e.value) and "'available'" in str(e.value)
+    assert host.calls == [] and len(host.lvs) == 1
+    assert service.show("v1").status == status
+
+
+def test_delete_refused_with_live_attachments(service, host):
+    attached(service)
+    service.reset_state("v1", status="available")  # even if an operator forced the status
+    with pytest.raises(InvalidState):
+        service.delete("v1")
+    assert len(host.lvs) == 1
+
+
+def test_delete_failure_is_error_deleting_with_the_reason(service, host):
+    volume = service.create(size=1, name="v1").volume
+    host.fail(["lvremove"], exit_code=5, stderr="  Logical volume cinder-volumes/x in use.\n")
+    with pytest.raises(Exception) as e:
+        service.delete("v1")
+    assert e.value.exit_code == 6
+    after = service.show("v1")
+    assert after.status == "error_deleting"
+    assert after.previous_status == "available"
+    # Cinder's retry: udevadm settle, then lvremove ignoring suspended devices
+    lvremoves = [c for c in host.calls if c[0] == "lvremove"]
+    assert [c[2] for c in lvremoves] == [REMOVE_CONFIG, RETRY_CONFIG]
+    assert ["udevadm", "settle"] in host.calls
+    last = service.history("v1")[-1]
+    assert (last.from_status, last.to_status) == ("deleting", "error_deleting")
+    assert "lvremove" in last.detail and "in use" in last.detail
+    # from error_deleting, a retry finishes the job
+    host.failures.clear()
+    service.delete(volume.id)
+    assert host.lvs == {}
+
+
+def test_lvremove_retry_succeeds(service, host):
+    service.create(size=1, name="v1")
+    host.fail(["lvremove"], exit_code=5, stderr="busy", times=1)
+    service.delete("v1")
+    assert host.lvs == {}
+
+
+def test_history_readable_after_delete_by_id_and_name(service):
+    volume = service.create(size=1, name="v1").volume
+    service.delete("v1")
+    by_id = service.history(volume.id)
+    by_name = service.history("v1")
+    assert by_id == by_name
+    assert [e.action for e in by_id if e.kind == "transition"] == ["create", "create", "delete", "delete"]
+    assert by_id[-1].to_status == "deleted"
+
+
+def test_history_by_name_follows_the_newest_volume_of_that_name(service):
+    old = service.create(size=1, name="v1").volume
+    service.delete("v1")
+    new = service.create(size=1, name="v1").volume
+    assert {e.volume_id for e in service.history("v1")} == {new.id}
+    assert {e.volume_id for e in service.history(old.id)} == {old.id}
+
+
+# -- extend ----------------------------------------------------------------------------------
+
+
+def test_extend_grows_the_lv(service, host):
+    volume = service.create(size=1, name="v1").volume
+    host.calls.clear()
+    done = service.extend("v1", 3)
+    assert host.calls == [["lvextend", "-L", "3g", f"{VG}/volume-{volume.id}"]]
+    assert (done.volume.size, done.volume.status) == (3, "available")
+    assert host.lvs[(VG, f"volume-{volume.id}")]["size"] == 3 * 1024**3
+    transitions = [(e.from_status, e.to_status) for e in service.history("v1") if e.action == "extend"]
+    assert transitions == [("available", "extending"), ("extending", "available")]
+
+
+def test_extend_failure_is_error_extending(service, host):
+    service.create(size=1, name="v1")
+    host.fail(["lvextend"], exit_code=5, stderr='  Insufficient free space: 2560 extents needed\n')
+    with pytest.raises(Exception) as e:
+        service.extend("v1", 10)
+    assert e.value.exit_code == 6
+    volume = service.show("v1")
+    assert (volume.status, volume.size) == ("error_extending", 1)
+    last = service.history("v1")[-1]
+    assert last.to_status == "error_extending" and "Insufficient free space" in last.detail
+
+
+@pytest.mark.parametrize("status", ["attaching", "in-use", "error", "maintenance"])
+def test_extend_only_from_available(service, host, status):
+    service.create(size=1, name="v1")
+    service.reset_state("v1", status=status)
+    host.calls.clear()
+    with pytest.raises(InvalidState):
+        service.extend("v1", 2)
+    assert host.calls == []
+
+
+# -- reset-state -----------------------------------------------------------------------------
+
+
+def test_reset_state_records_old_and_new(service):
+    service.create(size=1, name="v1")
+    done = service.reset_state("v1", status="error", attach_status="attached")
+    assert (done.volume.status, done.volume.attach_status, done.volume.previous_status) == ("error", "attached", "available")
+    last = service.history("v1")[-1]
+    assert (last.action, last.from_status, last.to_status) == ("reset-state", "available", "error")
+    assert "available -> error" in last.detail and "detached -> attached" in last.detail
+
+
+@pytest.mark.parametrize("status", ["creating", "deleting", "maintenance", "error_deleting", "in-use", "available"])
+def test_reset_state_from_any_state(service, status):
+    service.create(size=1, name="v1")
+    service.reset_state("v1", status="extending")
+    assert service.reset_state("v1", status=status).volume.status == status
+
+
+def test_reset_state_to_available_warns_about_a_target_left_on_the_host(service, host):
+    volume = service.create(size=1, name="v1").volume
+    service.export("v1")
+    service.reset_state("v1", status="error")
+    done = service.reset_state("v1", status="available")
+    assert any(iqn_of(volume) in n and "still exported" in n for n in done.notes)
+    service.unexport("v1")
+    service.reset_state("v1", status="error")
+    assert service.reset_state("v1", status="available").notes == ()
+
+
+def test_reset_state_to_available_warns_about_live_attachments(service):
+    attached(service)
+    done = service.reset_state("v1", status="available")
+    assert any("live attachment" in n for n in done.notes)
+
+
+def test_reset_state_rejects_unknown_statuses(service):
+    service.create(size=1, name="v1")
+    with pytest.raises(UsageError):
+        service.reset_state("v1", status="broken")
+    with pytest.raises(UsageError):
+        service.reset_state("v1", status="available", attach_status="glued")
+    assert service.show("v1").status == "available"
