@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from volctl import formats
-from volctl.errors import CommandFailed, VolctlError
+from volctl.errors import CommandFailed, EnvironmentProblem, VolctlError
 from volctl.lvm import GIB, LogicalVolume
 from volctl.model import EXPORTABLE, TRANSIENT, Connection, Status, Volume, status_from_attachments
 from volctl.service import VolumeService
@@ -167,7 +167,10 @@ class Doctor:
         return found
 
     def _saved_config(self, targets: set[str], notes: list[str]) -> list[Drift]:
-        saved = self.service.target.saved_targets()
+        try:
+            saved = self.service.target.saved_targets()
+        except EnvironmentProblem as e:
+            return [Drift("saved_config", str(self.service.target.save_file), str(e), repair="save it")]
         prefix = self.settings.target_prefix
         running = {iqn: set(self.service.target.acls(iqn)) for iqn in targets if iqn.startswith(prefix)}
         if saved is None:

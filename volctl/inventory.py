@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import stat
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,9 +62,8 @@ class Inventory:
         try:
             conn = _connect(str(file), busy_timeout)
             db = Database(conn)
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal" and create:
-                conn.execute("PRAGMA journal_mode = WAL")
+            if create:
+                _use_wal(conn, busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
             if migrations.pending(db):
                 inventory = cls(db, str(file))
@@ -250,6 +250,19 @@ class Inventory:
         )
 
 
+def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switching to WAL needs the file to itself and SQLite does not wait for that (no busy
+    handler), so several volctl processes creating the inventory at once retry here."""
+    deadline = time.monotonic() + busy_timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _dump(value: dict | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
@@ -271,7 +284,7 @@ def _permission_warnings(file: Path) -> list[str]:
     warnings = []
     try:
         if stat.S_IMODE(file.stat().st_mode) & 0o077:
-            warnings.append(f"inventory {file} is readable by others (mode {stat.S_IMODE(file.stat().st_mode):04o}); it holds CHAP passwords: chmod 600 it")
+            warnings.append(f"inventory {file} is readable by others (mode {stat.S_IMODE(file.stat().st_mode):04o}): chmod 600 it, it holds the CHAP credentials")
         if stat.S_IMODE(file.parent.stat().st_mode) & 0o077:
             warnings.append(f"inventory directory {file.parent} is open to others (mode {stat.S_IMODE(file.parent.stat().st_mode):04o}): chmod 700 it")
     except OSError:

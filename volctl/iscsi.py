@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from volctl.errors import EnvironmentProblem
 from volctl.formats import Chap
 from volctl.locks import FileLock
 from volctl.runner import Runner
@@ -78,6 +79,8 @@ class LioTarget:
             document = json.loads(self.save_file.read_text())
         except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise EnvironmentProblem(f"saved LIO config {self.save_file} is unreadable: {e}") from None
         saved = []
         for target in document.get("targets", []):
             initiators = tuple(

@@ -89,8 +89,11 @@ def status_from_attachments(live: Iterable[str]) -> tuple[Status, AttachStatus]:
     candidates = sorted(s for s in live if not s.startswith("error_"))
     if not candidates:
         return Status.AVAILABLE, AttachStatus.DETACHED
-    first = AttachStatus(candidates[0])
-    return (Status.IN_USE if first is AttachStatus.ATTACHED else Status(first.value)), first
+    first = candidates[0]
+    if first == AttachStatus.ATTACHED or first not in Status.__members__.values():
+        # Cinder carries the word over ('reserved'...); volctl has no such volume status.
+        return Status.IN_USE, AttachStatus(first) if first in AttachStatus.__members__.values() else AttachStatus.ATTACHED
+    return Status(first), AttachStatus(first) if first in AttachStatus.__members__.values() else AttachStatus.ATTACHED
 
 
 @dataclass(frozen=True)

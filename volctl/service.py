@@ -384,15 +384,24 @@ class VolumeService:
                                 detail=f"rolled back: removing the export failed: {e}")
                     raise
             status, attach_status = status_from_attachments(a.attach_status for a in remaining)
+            fields: dict = {"attach_status": attach_status}
+            if removed or not remaining:
+                fields["provider_location"] = None
             with inv.write():
-                inv.detach_attachment(attachment.id, now())
-                fields: dict = {"attach_status": attach_status}
-                if removed or not remaining:
-                    fields["provider_location"] = None
-                    inv.remove_connections(volume.id)
-                inv.cas(volume.id, [Status.DETACHING], status, **fields)
-                inv.record(volume, "transition", "detach", from_status=Status.DETACHING, to_status=status,
-                           detail=f"attachment {attachment.id} detached" + ("; export removed" if removed else ""))
+                # Settle only from detaching: a reset-state that came in meanwhile has the last word.
+                settled = inv.cas(volume.id, [Status.DETACHING], status, **fields)
+                if settled:
+                    inv.detach_attachment(attachment.id, now())
+                    if "provider_location" in fields:
+                        inv.remove_connections(volume.id)
+                    inv.record(volume, "transition", "detach", from_status=Status.DETACHING, to_status=status,
+                               detail=f"attachment {attachment.id} detached" + ("; export removed" if removed else ""))
+            if not settled:
+                current = inv.find(volume.id)
+                self._note(volume, "detach", f"attachment {attachment.id} left live: the status changed while detaching"
+                           + ("; its export was removed" if removed else ""))
+                raise InvalidState(volume.name, "detach", [Status.DETACHING], current.status if current else "deleted",
+                                   "the status was changed while detaching")
             volume = inv.get(volume.id)
         return Outcome(volume, data={"attachment_id": attachment.id, "export_removed": removed})
 
@@ -506,8 +515,10 @@ class VolumeService:
                 self._claim(volume, "delete", Status.ERROR_DELETING, expected={Status.DELETING}, detail=str(e))
                 raise
             with inv.write():
+                current = inv.find(volume.id)  # deleting, unless a reset-state came in: the LV is gone either way
                 inv.remove_volume(volume.id)
-                inv.record(volume, "transition", "delete", from_status=Status.DELETING, to_status="deleted")
+                inv.record(volume, "transition", "delete", from_status=current.status if current else Status.DELETING,
+                           to_status="deleted")
         return Outcome(None, data={"id": volume.id, "name": volume.name, "deleted": True})
 
     def extend(self, ref: str, size: int) -> Outcome:
@@ -537,12 +548,13 @@ class VolumeService:
             raise UsageError(f"{e}: statuses are {', '.join(Status)}; attach statuses are {', '.join(AttachStatus)}") from None
         inv = self.inventory()
         volume = inv.get(ref)
-        fields: dict = {"previous_status": volume.status}
-        change = f"status {volume.status} -> {status}"
-        if attach_status is not None:
-            fields["attach_status"] = attach_status
-            change += f", attach_status {volume.attach_status} -> {attach_status}"
         with inv.write():
+            volume = inv.get(volume.id)  # as it is now, in this transaction: the history must chain
+            fields: dict = {"previous_status": volume.status}
+            change = f"status {volume.status} -> {status}"
+            if attach_status is not None:
+                fields["attach_status"] = attach_status
+                change += f", attach_status {volume.attach_status} -> {attach_status}"
             inv.update(volume.id, status=status, **fields)
             inv.record(volume, "transition", "reset-state", from_status=volume.status, to_status=status, detail=change)
         notes = tuple(self._host_disagreements(inv.get(volume.id))) if status == Status.AVAILABLE else ()

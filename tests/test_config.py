@@ -1,0 +1,177 @@
+"""Settings: defaults, TOML overrides, and every way a config file can be wrong (exit 2, one line)."""
+
+from __future__ import annotations
+
+import pytest
+
+from volctl import config
+from volctl.config import Settings, load_settings
+from volctl.errors import ExitCode, UsageError
+
+
+@pytest.fixture(autouse=True)
+def _no_system_config(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", str(tmp_path / "absent" / "volctl.toml"))
+
+
+def write(tmp_path, text: str | bytes, name="volctl.toml"):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(path)
+
+
+def refused(tmp_path, text) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError) as info:
+        load_settings(path)
+    assert info.value.exit_code == ExitCode.USAGE == 2
+    message = str(info.value)
+    assert "\n" not in message
+    assert path in message
+    return message
+
+
+def test_defaults_follow_the_contract():
+    s = Settings()
+    assert s.volume_group == "cinder-volumes"
+    assert s.lvm_type == "default"
+    assert s.volume_name_template == "volume-%s"
+    assert s.target_helper == "lioadm"
+    assert s.target_prefix == "iqn.2010-10.org.openstack:"
+    assert s.target_ip_address == "127.0.0.1"
+    assert s.target_secondary_ip_addresses == ()
+    assert s.target_port == 3260
+    assert s.target_protocol == "iscsi"
+    assert s.volume_clear == "zero"
+    assert s.portal_ips == ("127.0.0.1",)
+    assert s.thin_pool == "cinder-volumes-pool"
+    assert s.lv_name("abc") == "volume-abc"
+
+
+def test_missing_default_file_means_defaults():
+    assert load_settings(None) == Settings()
+
+
+def test_default_file_is_read_when_present(monkeypatch, tmp_path):
+    path = write(tmp_path, 'volume_group = "vg-from-default"\n')
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", path)
+    assert load_settings(None).volume_group == "vg-from-default"
+
+
+def test_missing_named_file_is_an_error(tmp_path):
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(UsageError) as info:
+        load_settings(str(missing))
+    assert str(missing) in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_directory_as_config_is_an_error(tmp_path):
+    with pytest.raises(UsageError):
+        load_settings(str(tmp_path))
+
+
+def test_toml_overrides(tmp_path):
+    path = write(
+        tmp_path,
+        """
+volume_group = "stack-volumes"
+lvm_type = "thin"
+volume_name_template = "vol-%s"
+target_prefix = "IQN.2010-10.Org.OpenStack:"
+target_ip_address = "10.0.0.5"
+target_secondary_ip_addresses = ["10.0.0.6", "FD00::0005"]
+target_port = 3261
+target_protocol = "iser"
+volume_clear = "none"
+""",
+    )
+    s = load_settings(path)
+    assert s == Settings(
+        volume_group="stack-volumes",
+        lvm_type="thin",
+        volume_name_template="vol-%s",
+        target_prefix="iqn.2010-10.org.openstack:",  # stored lower-case, as LIO stores IQNs
+        target_ip_address="10.0.0.5",
+        target_secondary_ip_addresses=("10.0.0.6", "fd00::5"),  # canonical form
+        target_port=3261,
+        target_protocol="iser",
+        volume_clear="none",
+    )
+    assert s.portal_ips == ("10.0.0.5", "10.0.0.6", "fd00::5")
+    assert s.thin_pool == "stack-volumes-pool"
+
+
+def test_partial_file_keeps_other_defaults(tmp_path):
+    s = load_settings(write(tmp_path, "target_port = 3262\n"))
+    assert s == Settings(target_port=3262)
+
+
+def test_empty_file_is_defaults(tmp_path):
+    assert load_settings(write(tmp_path, "")) == Settings()
+
+
+@pytest.mark.parametrize("key", ["volume_groups", "iscsi_target_prefix", "lvm_mirrors"])
+def test_unknown_key_is_named(tmp_path, key):
+    message = refused(tmp_path, f'{key} = "x"\n')
+    assert repr(key) in message or key in message
+
+
+def test_unknown_table_is_refused(tmp_path):
+    assert "lvm" in refused(tmp_path, '[lvm]\nvolume_group = "x"\n')
+
+
+@pytest.mark.parametrize(
+    "line, key",
+    [
+        ('target_port = "3260"', "target_port"),
+        ("target_port = true", "target_port"),
+        ("target_port = 3260.0", "target_port"),
+        ("volume_group = 5", "volume_group"),
+        ("lvm_type = true", "lvm_type"),
+        ('target_secondary_ip_addresses = "10.0.0.6"', "target_secondary_ip_addresses"),
+        ("target_secondary_ip_addresses = [1, 2]", "target_secondary_ip_addresses"),
+        ("target_ip_address = [\"10.0.0.5\"]", "target_ip_address"),
+    ],
+)
+def test_wrong_types(tmp_path, line, key):
+    assert key in refused(tmp_path, line + "\n")
+
+
+@pytest.mark.parametrize(
+    "line, named",
+    [
+        ('target_ip_address = "300.1.1.1"', "300.1.1.1"),
+        ('target_ip_address = "localhost"', "localhost"),
+        ('target_secondary_ip_addresses = ["10.0.0.5", "10.0.0.256"]', "10.0.0.256"),
+        ('target_secondary_ip_addresses = ["127.0.0.1"]', "target_secondary_ip_addresses"),  # twice
+        ("target_port = 0", "target_port"),
+        ("target_port = 65536", "target_port"),
+        ('target_prefix = "not an iqn:"', "target_prefix"),
+        ('target_prefix = "iqn.2010-10.org_openstack:"', "target_prefix"),
+        ('target_prefix = "iqn.2010-13.org.openstack:"', "target_prefix"),
+        ('volume_name_template = "volume-%d"', "volume_name_template"),
+        ('volume_name_template = "volume"', "volume_name_template"),
+        ('volume_name_template = "%s-%s"', "volume_name_template"),
+        ('volume_name_template = "volume-%s%%"', "volume_name_template"),
+        ('volume_name_template = "snapshot-%s"', "volume_name_template"),  # LVM reserves snapshot*
+        ('volume_name_template = "vol ume-%s"', "volume_name_template"),
+        ('volume_name_template = "vol_%s"', "target_prefix"),  # a fine LV name, but '_' is no IQN character
+        ('volume_name_template = "Volume-%s"', "volume_name_template"),  # LIO would store the IQN lower-cased
+        ('lvm_type = "auto"', "lvm_type"),
+        ('lvm_type = "thick"', "lvm_type"),
+        ('volume_clear = "shred"', "volume_clear"),
+        ('target_protocol = "nvmet_tcp"', "target_protocol"),
+        ('target_helper = "tgtadm"', "target_helper"),
+        ('volume_group = "-vg"', "-vg"),
+        ('volume_group = "vg/x"', "vg/x"),
+    ],
+)
+def test_bad_values(tmp_path, line, named):
+    assert named in refused(tmp_path, line + "\n")
+
+
+@pytest.mark.parametrize("text", ["volume_group = \n", "volume_group = 'a'\nvolume_group = 'b'\n", "[[x]\n", b"volume_group = \"\xff\"\n"])
+def test_malformed_toml_is_one_line_usage_error(tmp_path, text):
+    message = refused(tmp_path, text)
+    assert "TOML" in message

@@ -1,0 +1,358 @@
+"""LVM wrapper: Cinder's exact command lines, and parsing of what lvm2 2.03 really prints."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Callable
+
+import pytest
+
+from volctl.errors import CommandFailed
+from volctl.lvm import GIB, ZERO_TIMEOUT, LogicalVolume, Lvm, VolumeGroup
+from volctl.runner import CommandResult, Runner
+
+VG = "cinder-volumes"
+VOL = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
+LV = f"volume-{VOL}"
+LV_FIELDS = "vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv"
+
+# `lvs --reportformat json --units b --nosuffix -o vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv cinder-volumes`
+# as lvm2 2.03.16 prints it (two-space indent, one row per line, every value a string).
+LVS_ALL = """\
+  {
+      "report": [
+          {
+              "lv": [
+                  {"vg_name":"cinder-volumes", "lv_name":"cinder-volumes-pool", "lv_size":"101997903872", "lv_attr":"twi-aotz--", "lv_path":"", "pool_lv":""},
+                  {"vg_name":"cinder-volumes", "lv_name":"volume-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b", "lv_size":"2147483648", "lv_attr":"Vwi-aotz--", "lv_path":"/dev/cinder-volumes/volume-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b", "pool_lv":"cinder-volumes-pool"},
+                  {"vg_name":"cinder-volumes", "lv_name":"volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "lv_size":"1073741824", "lv_attr":"-wi-ao----", "lv_path":"/dev/cinder-volumes/volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "pool_lv":""}
+              ]
+          }
+      ]
+  }
+"""
+
+# The same for one LV, with log/report_command_log=1, which adds a "log" section after the report.
+LVS_ONE_WITH_LOG = """\
+  {
+      "report": [
+          {
+              "lv": [
+                  {"vg_name":"cinder-volumes", "lv_name":"volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "lv_size":"1073741824", "lv_attr":"-wi-a-----", "lv_path":"/dev/cinder-volumes/volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "pool_lv":""}
+              ]
+          }
+      ]
+      ,
+      "log": [
+          {"log_seq_num":"1", "log_type":"status", "log_context":"processing", "log_object_type":"cmd", "log_object_name":"", "log_object_id":"", "log_object_group":"", "log_object_group_id":"", "log_message":"success", "log_errno":"0", "log_ret_code":"1"}
+      ]
+  }
+"""
+
+LVS_EMPTY = """\
+  {
+      "report": [
+          {
+              "lv": [
+              ]
+          }
+      ]
+  }
+"""
+
+VGS = """\
+  {
+      "report": [
+          {
+              "vg": [
+                  {"vg_name":"cinder-volumes", "vg_size":"%d", "vg_free":"%d"}
+              ]
+          }
+      ]
+  }
+"""
+
+Respond = Callable[[list[str]], tuple[int, str, str]]
+
+
+class RecordingRunner(Runner):
+    """Answers from a script and records every call; behaves like Runner on exit codes."""
+
+    def __init__(self, respond: Respond | None = None):
+        super().__init__()
+        self.respond = respond or (lambda argv: (0, "", ""))
+        self.calls: list[dict] = []
+
+    def run(self, argv, *, secrets=(), ok_codes=(0,), timeout=None, on_stderr=None):
+        argv = list(argv)
+        self.calls.append({"argv": argv, "ok_codes": tuple(ok_codes), "timeout": timeout, "on_stderr": on_stderr})
+        code, out, err = self.respond(argv)
+        if on_stderr and err:
+            on_stderr(err)
+        result = CommandResult(tuple(argv), code, out, err, 0.0)
+        if code not in ok_codes:
+            raise CommandFailed(argv, code, err)
+        return result
+
+    @property
+    def argvs(self) -> list[list[str]]:
+        return [c["argv"] for c in self.calls]
+
+
+def ok(stdout: str = "", stderr: str = ""):
+    return CommandResult((), 0, stdout, stderr, 0.0)
+
+
+@pytest.fixture
+def runner():
+    return Runner()
+
+
+# -- create / extend with pytest-mock on a real Runner -------------------------------------------
+
+
+def test_create_thick_exact_argv(runner, mocker):
+    run = mocker.patch.object(runner, "run", return_value=ok())
+    Lvm(runner, VG).create(LV, 10)
+    run.assert_called_once_with(["lvcreate", "-n", LV, VG, "-L", "10g"])
+
+
+def test_create_thin_exact_argv(runner, mocker):
+    run = mocker.patch.object(runner, "run", return_value=ok())
+    Lvm(runner, VG).create(LV, 3, thin_pool=f"{VG}-pool")
+    run.assert_called_once_with(["lvcreate", "-T", "-V", "3g", "-n", LV, f"{VG}/{VG}-pool"])
+
+
+def test_create_failure_propagates(runner, mocker):
+    failure = CommandFailed(["lvcreate"], 5, '  Volume group "cinder-volumes" has insufficient free space (10 extents): 256 required.\n')
+    mocker.patch.object(runner, "run", side_effect=failure)
+    with pytest.raises(CommandFailed) as info:
+        Lvm(runner, VG).create(LV, 1)
+    assert info.value is failure
+
+
+def test_extend_exact_argv(runner, mocker):
+    run = mocker.patch.object(runner, "run", return_value=ok())
+    Lvm(runner, VG).extend(LV, 20)
+    run.assert_called_once_with(["lvextend", "-L", "20g", f"{VG}/{LV}"])
+
+
+def test_path():
+    assert Lvm(Runner(), VG).path(LV) == f"/dev/{VG}/{LV}"
+
+
+# -- thin pool ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "free_bytes, pool_gib",
+    [
+        (100 * GIB, 95),
+        (100 * GIB + 512 * 1024**2, 95),  # 95.475 GiB -> whole GiB, rounded down
+        (21 * GIB, 19),  # 19.95
+        (2 * GIB, 1),  # 1.9
+        (1078 * 1024**2, 1),  # just over 1 GiB after 95 %
+    ],
+)
+def test_create_thin_pool_is_95_percent_of_free_in_whole_gib(free_bytes, pool_gib):
+    runner = RecordingRunner(lambda argv: (0, VGS % (200 * GIB, free_bytes), "") if argv[0] == "vgs" else (0, "", ""))
+    Lvm(runner, VG).create_thin_pool(f"{VG}-pool")
+    assert runner.argvs == [
+        ["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", VG],
+        ["lvcreate", "-T", "-L", f"{pool_gib}g", f"{VG}/{VG}-pool"],
+    ]
+
+
+def test_create_thin_pool_refuses_a_full_vg():
+    runner = RecordingRunner(lambda argv: (0, VGS % (10 * GIB, GIB), ""))
+    with pytest.raises(CommandFailed) as info:
+        Lvm(runner, VG).create_thin_pool(f"{VG}-pool")
+    assert "less than 1 GiB free" in str(info.value)
+    assert [a[0] for a in runner.argvs] == ["vgs"]  # no lvcreate attempted
+
+
+def test_volume_group_parses_vgs():
+    runner = RecordingRunner(lambda argv: (0, VGS % (107369988096, 5364514816), ""))
+    assert Lvm(runner, VG).volume_group() == VolumeGroup(VG, 107369988096, 5364514816)
+
+
+def test_volume_group_missing_from_report():
+    runner = RecordingRunner(lambda argv: (0, '  {\n      "report": [\n          {\n              "vg": [\n              ]\n          }\n      ]\n  }\n', ""))
+    with pytest.raises(CommandFailed):
+        Lvm(runner, VG).volume_group()
+
+
+# -- remove ------------------------------------------------------------------------------------
+
+REMOVE = ["lvremove", "--config", "activation { retry_deactivation = 1} ", "-f", f"{VG}/{LV}"]
+REMOVE_RETRY = [
+    "lvremove", "--config", "activation { retry_deactivation = 1} devices { ignore_suspended_devices = 1}", "-f", f"{VG}/{LV}",
+]
+
+
+def test_remove_exact_argv():
+    runner = RecordingRunner()
+    Lvm(runner, VG).remove(LV)
+    assert runner.argvs == [REMOVE]
+
+
+def test_remove_retries_after_udev_settle():
+    attempts = []
+
+    def respond(argv):
+        if argv[0] == "lvremove":
+            attempts.append(argv)
+            if len(attempts) == 1:
+                return 5, "", f'  Logical volume {VG}/{LV} contains a filesystem in use.\n'
+        return 0, "", ""
+
+    runner = RecordingRunner(respond)
+    Lvm(runner, VG).remove(LV)
+    assert runner.argvs == [REMOVE, ["udevadm", "settle"], REMOVE_RETRY]
+    assert 0 in runner.calls[1]["ok_codes"]
+
+
+def test_remove_second_failure_raises():
+    def respond(argv):
+        return (5, "", f"  Logical volume {VG}/{LV} in use.\n") if argv[0] == "lvremove" else (0, "", "")
+
+    runner = RecordingRunner(respond)
+    with pytest.raises(CommandFailed) as info:
+        Lvm(runner, VG).remove(LV)
+    assert info.value.argv == REMOVE_RETRY
+    assert len(runner.argvs) == 3
+
+
+# -- clear (dd) ---------------------------------------------------------------------------------
+
+
+def dd_argv(size):
+    return ["dd", "if=/dev/zero", f"of=/dev/{VG}/{LV}", f"count={size}", "bs=1M", "iflag=count_bytes", "oflag=direct", "status=progress"]
+
+
+def test_clear_exact_argv_without_progress():
+    runner = RecordingRunner()
+    Lvm(runner, VG).clear(LV, 2 * GIB)
+    assert runner.argvs == [dd_argv(2 * GIB)]
+    assert runner.calls[0]["timeout"] == ZERO_TIMEOUT
+    assert runner.calls[0]["on_stderr"] is None
+
+
+def test_clear_progress_from_dd_status_lines():
+    size = 2 * GIB
+    # GNU dd with status=progress: '\r' + stats, padded, overwritten in place; a newline before the summary.
+    chunks = [
+        "\r536870912 bytes (537 MB, 512 MiB) copied, 1 s, 537 MB/s",
+        "\r805306368 bytes (805 MB, 768 MiB) copied, 1.5 s, 537 MB/s\r1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2 s, 537 MB/s",
+        "\r16106127",  # a line split across two reads
+        "36 bytes (1.6 GB, 1.5 GiB) copied, 3 s, 537 MB/s\r2147",
+        "483648 bytes (2.1 GB, 2.0 GiB) copied, 4 s, 537 MB/s\n2048+0 records in\n2048+0 records out\n",
+        "2147483648 bytes (2.1 GB, 2.0 GiB) copied, 4.00301 s, 536 MB/s\n",
+    ]
+    seen: list[int] = []
+
+    class Streaming(RecordingRunner):
+        def run(self, argv, **kw):
+            self.calls.append({"argv": list(argv), **kw})
+            for chunk in chunks:
+                kw["on_stderr"](chunk)
+            return ok(stderr="".join(chunks))
+
+    runner = Streaming()
+    Lvm(runner, VG).clear(LV, size, on_progress=seen.append)
+    assert runner.argvs == [dd_argv(size)]
+    # A chunk reports only complete lines; the newest one in it wins.
+    assert seen == [805306368, 1073741824, 1610612736, 2147483648, 2147483648, size]
+    assert seen == sorted(seen)
+
+
+def test_clear_failure_propagates():
+    runner = RecordingRunner(lambda argv: (1, "", f"dd: error writing '/dev/{VG}/{LV}': No space left on device\n"))
+    with pytest.raises(CommandFailed):
+        Lvm(runner, VG).clear(LV, GIB, on_progress=lambda n: None)
+
+
+def test_clear_streams_progress_through_a_real_process(tmp_path, monkeypatch):
+    """End to end through the real Runner: a stand-in `dd` on PATH prints what GNU dd prints."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    args_file = tmp_path / "args"
+    fake = bin_dir / "dd"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > "{args_file}"\n'
+        "printf '\\r1048576 bytes (1.0 MB, 1.0 MiB) copied, 1 s, 1.0 MB/s' >&2\n"
+        "printf '\\r2097152 bytes (2.1 MB, 2.0 MiB) copied, 2 s, 1.0 MB/s\\n' >&2\n"
+        "printf '3+0 records in\\n3+0 records out\\n3145728 bytes (3.1 MB, 3.0 MiB) copied, 3 s, 1.0 MB/s\\n' >&2\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    seen: list[int] = []
+    Lvm(Runner(timeout=20), VG).clear(LV, 3 * 1024**2, on_progress=seen.append)
+    assert args_file.read_text().splitlines() == dd_argv(3 * 1024**2)[1:]
+    assert seen[-1] == 3 * 1024**2
+    assert 2097152 in seen and seen == sorted(seen)
+
+
+# -- get / list ----------------------------------------------------------------------------------
+
+
+def lvs_argv(target):
+    return ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", LV_FIELDS, target]
+
+
+@pytest.mark.parametrize("stdout", [LVS_ONE_WITH_LOG, LVS_ONE_WITH_LOG.replace('\n      ,\n      "log"', ',\n      "log"')])
+def test_get_parses_real_lvs_json(stdout):
+    runner = RecordingRunner(lambda argv: (0, stdout, ""))
+    lv = Lvm(runner, VG).get(LV)
+    assert runner.argvs == [lvs_argv(f"{VG}/{LV}")]
+    assert lv == LogicalVolume(vg=VG, name=LV, size_bytes=GIB, attr="-wi-a-----", path=f"/dev/{VG}/{LV}", pool="")
+    assert not lv.is_thin_pool and not lv.is_thin_volume
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        f'  Failed to find logical volume "{VG}/{LV}"\n',
+        f'  Volume group "{VG}" not found\n  Cannot process volume group {VG}\n',
+    ],
+)
+def test_get_missing_returns_none(stderr):
+    runner = RecordingRunner(lambda argv: (5, LVS_EMPTY, stderr))
+    assert Lvm(runner, VG).get(LV) is None
+
+
+def test_get_other_failure_raises():
+    stderr = "  /dev/sdb: read failed after 0 of 4096 at 0: Input/output error\n  WARNING: Failed to read metadata.\n"
+    runner = RecordingRunner(lambda argv: (5, "", stderr))
+    with pytest.raises(CommandFailed) as info:
+        Lvm(runner, VG).get(LV)
+    assert info.value.returncode == 5
+
+
+def test_get_empty_report_is_none():
+    runner = RecordingRunner(lambda argv: (0, LVS_EMPTY, ""))
+    assert Lvm(runner, VG).get(LV) is None
+
+
+def test_list_parses_pool_thin_and_thick():
+    runner = RecordingRunner(lambda argv: (0, LVS_ALL, "  WARNING: Sum of all thin volume sizes exceeds the size of thin pool.\n"))
+    lvs = Lvm(runner, VG).list()
+    assert runner.argvs == [lvs_argv(VG)]
+    assert [lv.name for lv in lvs] == [f"{VG}-pool", "volume-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b", LV]
+    pool, thin, thick = lvs
+    assert pool.is_thin_pool and pool.size_bytes == 101997903872 and pool.path == ""
+    assert thin.is_thin_volume and thin.pool == f"{VG}-pool" and thin.size_bytes == 2 * GIB
+    assert thick == LogicalVolume(VG, LV, GIB, "-wi-ao----", f"/dev/{VG}/{LV}", "")
+    assert all(isinstance(lv.size_bytes, int) for lv in lvs)
+
+
+def test_list_empty_vg():
+    assert Lvm(RecordingRunner(lambda argv: (0, LVS_EMPTY, "")), VG).list() == []
+
+
+def test_list_accepts_json_std_numbers():
+    """--reportformat json_std prints numbers as numbers; the parser takes both."""
+    stdout = LVS_ONE_WITH_LOG.replace('"lv_size":"1073741824"', '"lv_size":1073741824')
+    assert Lvm(RecordingRunner(lambda argv: (0, stdout, "")), VG).list()[0].size_bytes == GIB

@@ -1,0 +1,180 @@
+"""The state machine table, Cinder's attachment-status rule and Volume.iqn parsing."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from volctl.model import (
+    ERRORS,
+    EXPORTABLE,
+    TRANSIENT,
+    TRANSITIONS,
+    Attachment,
+    AttachStatus,
+    Event,
+    Status,
+    Volume,
+    status_from_attachments,
+)
+
+S = Status
+ALL = frozenset(Status)
+IQN = "iqn.2010-10.org.openstack:volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
+
+
+def test_status_spellings_are_cinders():
+    assert {s.value for s in Status} == {
+        "creating", "available", "attaching", "in-use", "detaching", "deleting", "extending",
+        "maintenance", "error", "error_deleting", "error_extending",
+    }
+    assert Status.IN_USE == "in-use"
+    assert Status.ERROR_DELETING == "error_deleting"
+    assert Status.ERROR_EXTENDING == "error_extending"
+    assert {a.value for a in AttachStatus} == {
+        "attached", "attaching", "detached", "reserved", "error_attaching", "error_detaching",
+    }
+
+
+# action -> (allowed_from, multiattach extras, busy, done, failed): the contract's command table.
+EXPECTED = {
+    "create": (set(), set(), S.CREATING, S.AVAILABLE, S.ERROR),
+    "reserve": ({S.AVAILABLE}, {S.IN_USE}, None, S.ATTACHING, None),
+    "unreserve": ({S.ATTACHING}, set(), None, None, None),
+    "attach": ({S.ATTACHING}, {S.IN_USE}, None, S.IN_USE, None),
+    "detach": ({S.IN_USE}, set(), S.DETACHING, None, None),
+    "delete": ({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), S.DELETING, None, S.ERROR_DELETING),
+    "extend": ({S.AVAILABLE}, set(), S.EXTENDING, S.AVAILABLE, S.ERROR_EXTENDING),
+    "export": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), None, None, None),
+    "connect": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), None, None, None),
+    "disconnect": (ALL - {S.MAINTENANCE}, set(), None, None, None),
+    "unexport": ({S.AVAILABLE, S.ATTACHING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), None, None, None),
+}
+
+
+def test_every_action_is_in_the_table_and_nothing_else():
+    assert set(TRANSITIONS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("action", sorted(EXPECTED))
+def test_transition_row(action):
+    allowed, extra, busy, done, failed = EXPECTED[action]
+    t = TRANSITIONS[action]
+    assert set(t.allowed_from) == allowed
+    assert set(t.multiattach_also) == extra
+    assert (t.busy, t.done, t.failed) == (busy, done, failed)
+    assert set(t.expected(False)) == allowed
+    assert set(t.expected(True)) == allowed | extra
+    # Every state named is a real Cinder spelling.
+    assert set(t.expected(True)) <= ALL
+
+
+@pytest.mark.parametrize("action", ["reserve", "attach"])
+def test_in_use_only_allowed_when_multiattach(action):
+    t = TRANSITIONS[action]
+    assert S.IN_USE not in t.expected(False)
+    assert S.IN_USE in t.expected(True)
+
+
+def test_no_action_runs_on_a_volume_in_maintenance():
+    for action, t in TRANSITIONS.items():
+        assert S.MAINTENANCE not in t.expected(True), action
+
+
+def test_attached_volume_cannot_be_deleted_or_unexported():
+    for action in ("delete", "unexport", "extend"):
+        assert S.IN_USE not in TRANSITIONS[action].expected(True)
+        assert S.DETACHING not in TRANSITIONS[action].expected(True)
+
+
+def test_state_groups():
+    assert ERRORS == {S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}
+    assert TRANSIENT == {S.CREATING, S.ATTACHING, S.DETACHING, S.DELETING, S.EXTENDING}
+    assert EXPORTABLE == {S.AVAILABLE, S.ATTACHING, S.IN_USE, S.DETACHING, S.EXTENDING}
+
+
+# -- status_from_attachments -----------------------------------------------------------------
+
+
+def test_no_live_attachment_means_available_detached():
+    assert status_from_attachments([]) == (S.AVAILABLE, AttachStatus.DETACHED)
+    assert status_from_attachments(iter(())) == (S.AVAILABLE, AttachStatus.DETACHED)
+
+
+def test_only_error_attachments_count_as_none():
+    assert status_from_attachments(["error_attaching", "error_detaching"]) == (S.AVAILABLE, AttachStatus.DETACHED)
+
+
+@pytest.mark.parametrize(
+    "live, expected",
+    [
+        (["attached"], (S.IN_USE, AttachStatus.ATTACHED)),
+        (["attaching"], (S.ATTACHING, AttachStatus.ATTACHING)),
+        (["attaching", "attached"], (S.IN_USE, AttachStatus.ATTACHED)),  # 'attached' < 'attaching'
+        (["error_attaching", "attaching"], (S.ATTACHING, AttachStatus.ATTACHING)),
+        (["error_detaching", "attached", "attaching"], (S.IN_USE, AttachStatus.ATTACHED)),
+        (["attached", "attached"], (S.IN_USE, AttachStatus.ATTACHED)),
+    ],
+)
+def test_alphabetically_first_non_error_status_wins(live, expected):
+    result = status_from_attachments(live)
+    assert result == expected
+    # The result is the same whatever order the attachments come in.
+    for perm in itertools.permutations(live):
+        assert status_from_attachments(perm) == expected
+
+
+def test_status_values_are_plain_strings_for_the_inventory():
+    status, attach = status_from_attachments(["attached"])
+    assert isinstance(status, str) and status == "in-use"
+    assert isinstance(attach, str) and attach == "attached"
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def _volume(location):
+    return Volume(
+        id="6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", name="v1", size=1, status="available", attach_status="detached",
+        multiattach=False, volume_group="cinder-volumes", lv_name="volume-x", lv_path="/dev/cinder-volumes/volume-x",
+        provider_location=location, provider_auth=None, previous_status=None, created_at="t", updated_at="t",
+    )
+
+
+@pytest.mark.parametrize(
+    "location, iqn",
+    [
+        (f"10.0.0.5:3260,{IQN} {IQN} 0", IQN),
+        (f"10.0.0.5:3260;10.0.0.6:3260,{IQN} {IQN} 0", IQN),
+        (f"[fd00::5]:3260,{IQN} {IQN} 0", IQN),
+        (f"10.0.0.5:3260,1 {IQN} 1", IQN),  # tgt-style numeric tid: the IQN is still the second field
+        (None, None),
+        ("", None),
+        ("10.0.0.5:3260,garbage", None),
+    ],
+)
+def test_volume_iqn_from_provider_location(location, iqn):
+    assert _volume(location).iqn == iqn
+
+
+def test_live_attachments_excludes_detached():
+    def att(i, status):
+        return Attachment(id=str(i), volume_id="v", instance_uuid=None, attached_host=None, mountpoint=None,
+                          attach_mode="rw", attach_status=status, attach_time=None)
+
+    volume = _volume(None)
+    volume = Volume(**{**volume.__dict__, "attachments": (att(1, "attached"), att(2, "detached"), att(3, "attaching"))})
+    assert [a.id for a in volume.live_attachments] == ["1", "3"]
+
+
+def test_attachment_initiator_from_connector():
+    a = Attachment(id="a", volume_id="v", instance_uuid=None, attached_host=None, mountpoint=None, attach_mode="rw",
+                   attach_status="attached", attach_time=None, connector={"initiator": "iqn.1994-05.com.redhat:x"})
+    assert a.initiator == "iqn.1994-05.com.redhat:x"
+    assert Attachment(**{**a.__dict__, "connector": None}).initiator is None
+
+
+def test_event_encode_argv():
+    assert Event.encode_argv(None) is None
+    assert Event.encode_argv(("lvcreate", "-n", "a b")) == '["lvcreate", "-n", "a b"]'
