@@ -19,26 +19,36 @@ vmrun_guard_refuse() {
 }
 
 vmrun_guard() {
-    local dev name majmin m
+    # Builtins only (read and -ef, not readlink/cat/awk): under TCG every
+    # fork+exec costs 50-200 ms, and this runs before every destructive script.
+    local dev='' name='' serial s m majmin _id _pid devno _root mnt _rest
     [ "${VMRUN_GUEST:-}" = 1 ] || vmrun_guard_refuse "VMRUN_GUEST is not 1 (not inside the vmrun guest)"
     [ -n "${VMRUN_SCRATCH:-}" ] || vmrun_guard_refuse "VMRUN_SCRATCH is not set"
-    dev=$(readlink -f -- "$VMRUN_SCRATCH") || vmrun_guard_refuse "cannot resolve $VMRUN_SCRATCH"
-    [ -b "$dev" ] || vmrun_guard_refuse "scratch disk $VMRUN_SCRATCH ($dev) is not a block device"
-    name=${dev##*/}
-    # The serial is set by vmrun's qemu command line; a host disk has another.
-    [ "$(cat "/sys/class/block/$name/serial" 2>/dev/null)" = vmrun-scratch ] \
-        || vmrun_guard_refuse "$dev does not carry the serial vmrun-scratch"
-    # major:minor of the disk and of each of its partitions, compared with
-    # field 3 of mountinfo (the device behind every mounted filesystem).
-    for m in "/sys/class/block/$name" "/sys/class/block/$name"/"$name"*; do
-        [ -r "$m/dev" ] || continue
-        majmin=$(cat "$m/dev")
-        if awk -v d="$majmin" '$3 == d { found = 1 } END { exit !found }' /proc/self/mountinfo; then
-            vmrun_guard_refuse "$dev (${m##*/}, $majmin) backs a mounted filesystem"
-        fi
+    # Find the disk by the serial vmrun's qemu command line gives it (a host
+    # disk has another), then require VMRUN_SCRATCH to be that very node
+    # (-ef: same device and inode, following symlinks).
+    for s in /sys/class/block/*/serial; do
+        serial=
+        read -r serial 2>/dev/null <"$s" || true
+        if [ "$serial" = vmrun-scratch ]; then name=${s%/serial}; name=${name##*/}; break; fi
     done
-    [ "$(mountpoint -d / 2>/dev/null)" != "$(cat "/sys/class/block/$name/dev")" ] \
-        || vmrun_guard_refuse "$dev is the root filesystem's device"
+    [ -n "$name" ] || vmrun_guard_refuse "no disk with the serial vmrun-scratch"
+    dev=/dev/$name
+    if ! [ -b "$dev" ] || ! [ "$VMRUN_SCRATCH" -ef "$dev" ]; then
+        vmrun_guard_refuse "VMRUN_SCRATCH=$VMRUN_SCRATCH is not $dev, the vmrun-scratch disk"
+    fi
+    # major:minor of the disk and of each of its partitions, compared with
+    # the device behind every mounted filesystem (mountinfo field 3).
+    for m in "/sys/class/block/$name" "/sys/class/block/$name/$name"*; do
+        [ -r "$m/dev" ] || continue
+        read -r majmin <"$m/dev"
+        while read -r _id _pid devno _root mnt _rest; do
+            [ "$devno" = "$majmin" ] || continue
+            [ "$mnt" != / ] || vmrun_guard_refuse "$dev is the root filesystem's device"
+            vmrun_guard_refuse "$dev (${m##*/}, $majmin) backs the filesystem mounted on $mnt"
+        done </proc/self/mountinfo
+    done
+    # shellcheck disable=SC2034  # for the sourcing script
     VMRUN_SCRATCH_DEV=$dev
 }
 

@@ -7,8 +7,12 @@
 #
 # It proves the harness (kernel modules, configfs, udev, tools venv) rather
 # than volctl itself.  Every step is timed; exit 0 only if all steps pass.
-# Teardown runs even after a failure so a --keep'd console stays readable.
+# After a failure the remaining steps are skipped and a best-effort teardown
+# runs, so a command chained after this one in the same boot starts clean.
+# shellcheck disable=SC2317  # the step functions are only called via step()
 set -uo pipefail
+t_all=$EPOCHREALTIME
+# shellcheck source=tests/vm/guard.sh
 . "$(dirname "${BASH_SOURCE[0]}")/guard.sh"   # exits 99 outside the guest
 
 VG=volctl-smoke
@@ -25,7 +29,6 @@ export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore}
 
 declare -a NAMES=() TIMES=()
 failed=0
-t_all=$EPOCHREALTIME
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
@@ -105,12 +108,12 @@ login_wrong_chap_refused() {
     local rc=$?
     echo "iscsiadm rc $rc"
     set_chap "$CHAP_PASS" || return 1
-    [ $rc = 24 ]
+    [ "$rc" = 24 ]
 }
 
 wait_for_lun() {
-    local i
-    for i in $(seq 1 100); do
+    local _
+    for _ in $(seq 1 100); do
         if [ -b "$LUN_LINK" ]; then readlink -f "$LUN_LINK"; return 0; fi
         udevadm settle --timeout=5 2>/dev/null; sleep 0.1
     done
@@ -138,8 +141,12 @@ remove_vg_pv() {
 }
 
 no_target_left() {
+    local t
     cinder-rtstool delete "$IQN" || return 1
-    [ -z "$(ls /sys/kernel/config/target/iscsi 2>/dev/null | grep '^iqn\.')" ]
+    for t in /sys/kernel/config/target/iscsi/iqn.*; do
+        [ -e "$t" ] || continue
+        echo "target left behind: ${t##*/}"; return 1
+    done
 }
 
 echo "smoke: scratch disk $VMRUN_SCRATCH -> $VMRUN_SCRATCH_DEV; guest uptime $(cut -d' ' -f1 /proc/uptime)s"
