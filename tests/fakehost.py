@@ -67,6 +67,38 @@ class FakeHost(Runner):
     def add_lv(self, vg: str, name: str, size_gib: int, attr: str = "-wi-a-----") -> None:
         self.lvs[(vg, name)] = {"size": size_gib * GIB, "attr": attr, "pool": ""}
 
+    # -- serialization (tests/fakebin.py shares one host between processes) ------------
+
+    def to_state(self) -> dict:
+        """The host's LVM and LIO state as JSON-able data (not the calls, failures or hooks)."""
+        def targets(found: dict[str, FakeTarget]) -> dict:
+            return {iqn: {"device": t.device, "acls": {i: list(c) for i, c in t.acls.items()}, "portals": list(t.portals),
+                          "iser": t.iser} for iqn, t in found.items()}
+
+        return {
+            "vgs": dict(self.vgs),
+            "lvs": [[vg, name, dict(lv)] for (vg, name), lv in sorted(self.lvs.items())],
+            "targets": targets(self.targets),
+            "saved": None if self.saved is None else targets(self.saved),
+            "configfs": str(self.configfs) if self.configfs is not None else None,
+            "save_file": str(self.save_file) if self.save_file is not None else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "FakeHost":
+        """The inverse of to_state; keys it does not know (e.g. fakebin's "_seq") are ignored."""
+        def targets(found: dict) -> dict[str, FakeTarget]:
+            return {iqn: FakeTarget(t["device"], {i: tuple(c) for i, c in t["acls"].items()}, tuple(t["portals"]), t["iser"])
+                    for iqn, t in found.items()}
+
+        host = cls(configfs=Path(state["configfs"]) if state.get("configfs") else None,
+                   save_file=Path(state["save_file"]) if state.get("save_file") else None)
+        host.vgs = {vg: int(size) for vg, size in state["vgs"].items()}
+        host.lvs = {(vg, name): dict(lv) for vg, name, lv in state["lvs"]}
+        host.targets = targets(state["targets"])
+        host.saved = None if state.get("saved") is None else targets(state["saved"])
+        return host
+
     # -- the Runner interface ------------------------------------------------------------
 
     def run(self, argv, *, secrets: Iterable[str] = (), ok_codes=(0,), timeout=None, on_stderr=None) -> CommandResult:

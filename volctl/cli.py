@@ -3,11 +3,9 @@ where errors become exit codes."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +74,8 @@ class VolctlGroup(click.Group):
             sys.exit(130)
         except Exception as e:  # the contract: one line, the traceback only with -v
             if verbose:
+                import traceback
+
                 traceback.print_exc()
             output.error(f"internal error: {type(e).__name__}: {e}")
             sys.exit(ExitCode.INTERNAL)
@@ -111,7 +111,11 @@ def cli(ctx: click.Context, db: str, config: str | None, as_json: bool, verbose:
     app.db, app.config, app.verbose = db, config, verbose or app.verbose
     app.json = app.json or as_json
     if app.verbose:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="volctl: %(message)s")
+        import logging  # deferred, as every import only -v needs: start-up is most of a read command
+
+        # volctl's own debug log only: sh's logs each raw argv, CHAP passwords included.
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="volctl: %(message)s")
+        logging.getLogger("volctl").setLevel(logging.DEBUG)
 
 
 for command in COMMANDS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -97,6 +96,8 @@ def load_settings(path: str | None) -> Settings:
         raise EnvironmentProblem(f"config file {target}: permission denied") from None
     except IsADirectoryError:
         raise UsageError(f"config file {target} is a directory") from None
+    import tomllib  # deferred: without a config file (the default) nothing needs it
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -125,8 +125,11 @@ class Doctor:
         iqn = self.service._iqn(volume)
         exportable = volume.status in EXPORTABLE
         if volume.provider_location and iqn not in targets:
-            return [Drift("target_missing", iqn, f"{volume.name} is recorded as exported but has no target",
-                          volume.id, volume.name, repair="export it again with its ACLs" if exportable else None)]
+            detail = f"{volume.name} is recorded as exported but has no target"
+            if not exportable:
+                detail += f" ('{volume.status}': volctl delete {volume.name} or reset-state settles it)"
+            return [Drift("target_missing", iqn, detail, volume.id, volume.name,
+                          repair="export it again with its ACLs" if exportable else None)]
         if iqn not in targets:
             return []
         found: list[Drift] = []

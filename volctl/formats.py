@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import secrets
 from dataclasses import dataclass
 
 # cinder/volume/volume_utils.py: no 0, 1, I, O or l, so a person can read them back.
@@ -26,6 +25,8 @@ class Chap:
 
 def _random_symbols(length: int) -> str:
     """At least one symbol of each group, like Cinder's generate_password, but drawn with `secrets`."""
+    import secrets  # deferred: only export/connect make credentials; read commands need not import it
+
     chars = [secrets.choice(group) for group in SYMBOL_GROUPS]
     chars += [secrets.choice(ALPHABET) for _ in range(length - len(chars))]
     secrets.SystemRandom().shuffle(chars)

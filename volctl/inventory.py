@@ -15,13 +15,14 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from volctl.errors import AlreadyExists, EnvironmentProblem, NotFound
 from volctl.migrations import migrations
 from volctl.model import Attachment, Connection, Event, Volume
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 BUSY_TIMEOUT = 30.0
 _BATCH = 500
@@ -53,7 +54,7 @@ class Inventory:
         warnings: list[str] = []
         if not file.exists():
             if not create:
-                db = Database(_connect(":memory:", busy_timeout))
+                db = _Database(_connect(":memory:", busy_timeout))
                 migrations.apply(db)
                 return cls(db, str(file))
             _create_private(file)
@@ -61,11 +62,11 @@ class Inventory:
             warnings += _permission_warnings(file)
         try:
             conn = _connect(str(file), busy_timeout)
-            db = Database(conn)
+            db = _Database(conn)
             if create:
                 _use_wal(conn, busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
-            if migrations.pending(db):
+            if _pending(db):
                 inventory = cls(db, str(file))
                 with inventory.write():
                     migrations.apply(db)  # its atomic() nests as a savepoint in our IMMEDIATE transaction
@@ -261,6 +262,44 @@ def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+class _Database:
+    """The connection now, sqlite-utils' Database on first use (writes, migrations). Read-only
+    commands only query through .conn, and importing sqlite-utils costs more than their query."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self._real: "Database | None" = None
+
+    @property
+    def real(self) -> "Database":
+        if self._real is None:
+            from sqlite_utils import Database
+
+            self._real = Database(self.conn, execute_plugins=False)  # no entry-point scan of site-packages
+        return self._real
+
+    def __getattr__(self, attribute: str):
+        return getattr(self.real, attribute)
+
+    def __getitem__(self, table: str):
+        return self.real[table]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _pending(db: _Database) -> bool:
+    """migrations.pending(db) answered with one query when it is empty (sqlite-utils' own table)."""
+    try:
+        applied = {name for (name,) in db.conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [migrations.name])}
+    except sqlite3.OperationalError:  # no such table: a new file
+        applied = set()
+    if applied.issuperset(migrations.names):
+        return False
+    return bool(migrations.pending(db))
 
 
 def _dump(value: dict | None) -> str | None:

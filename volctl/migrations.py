@@ -3,10 +3,44 @@ volume_attachment tables (cinder/db/models.py) where they mean the same thing.""
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Callable
 
-migrations = Migrations("volctl")
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+
+class _Migrations:
+    """sqlite-utils' Migrations("volctl"), built on first use. `names` lets the inventory see
+    that nothing is pending with one query, so read-only commands never import sqlite-utils
+    (importing it costs more than their whole query; see BENCHMARKS.md)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._registered: list[tuple[Callable, dict]] = []
+        self._real = None
+
+    def __call__(self, **options) -> Callable:
+        def register(fn: Callable) -> Callable:
+            self._registered.append((fn, options))
+            return fn
+
+        return register
+
+    @property
+    def names(self) -> list[str]:
+        return [options.get("name") or fn.__name__ for fn, options in self._registered]
+
+    def __getattr__(self, attribute: str):  # pending, apply, applied, ...
+        if self._real is None:
+            from sqlite_utils.migrations import Migrations
+
+            self._real = Migrations(self.name)
+            for fn, options in self._registered:
+                self._real(**options)(fn)
+        return getattr(self._real, attribute)
+
+
+migrations = _Migrations("volctl")
 
 
 @migrations()

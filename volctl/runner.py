@@ -7,7 +7,6 @@ out on an error message. Each finished command is reported to `on_command` (the 
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -16,9 +15,13 @@ from typing import Callable, Iterable, Sequence
 from volctl.errors import CommandFailed, EnvironmentProblem, ToolMissing
 from volctl.redact import mask, mask_argv
 
-log = logging.getLogger("volctl")
-
 DEFAULT_TIMEOUT = 600.0
+
+
+def _log():
+    import logging  # deferred: only -v shows this log, and the import costs every command
+
+    return logging.getLogger("volctl")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Runner:
                 on_stderr(text)
 
             options.update(_err=_on_err, _err_bufsize=0)
-        log.debug("run: %s", " ".join(shown))
+        _log().debug("run: %s", " ".join(shown))
         started = time.monotonic()
         failure: CommandFailed | None = None
         try:
@@ -91,7 +94,7 @@ class Runner:
             err = "".join(streamed)
         duration = time.monotonic() - started
         result = CommandResult(shown, code, out, mask(err, hidden), duration)
-        log.debug("exit %s after %.3f s: %s", code, duration, shown[0])
+        _log().debug("exit %s after %.3f s: %s", code, duration, shown[0])
         if self.on_command is not None:
             self.on_command(result)
         if failure is not None:

@@ -528,6 +528,9 @@ class VolumeService:
         if size <= volume.size:
             raise UsageError(f"new size {size} GiB must be larger than the current {volume.size} GiB")
         with self._working_on(volume):
+            volume = inv.get(volume.id)  # as the operation that held the lock before left it
+            if size <= volume.size:
+                raise UsageError(f"new size {size} GiB must be larger than the current {volume.size} GiB")
             volume = self._claim(volume, "extend", Status.EXTENDING, extra_where="AND size < ?", extra_params=[size],
                                  previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
             try:

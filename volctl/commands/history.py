@@ -16,3 +16,4 @@ def history(app, *, volume: str) -> None:
     volctl history 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10 --json
     """
     output.events(app.service.history(volume), app.json)
+    app.notes(())  # e.g. an inventory open to others

@@ -16,3 +16,4 @@ def list_(app, *, status: str | None) -> None:
     volctl list --status in-use --json
     """
     output.volumes(app.service.list(status), app.json)
+    app.notes(())  # e.g. an inventory open to others

@@ -17,3 +17,4 @@ def show(app, *, volume: str, show_secrets: bool) -> None:
     volctl show v1 --json
     """
     output.volume(app.service.show(volume), app.json, show_secrets=show_secrets)
+    app.notes(())  # e.g. an inventory open to others
