@@ -126,6 +126,15 @@ class VolumeService:
             raise InvalidState(volume.name, action, sorted(wanted), current.status if current else "deleted")
         return inv.get(volume.id)
 
+    @contextmanager
+    def _locked(self, ref: str, action: str) -> Iterator[Volume]:
+        """The volume under its lock, read again once the lock is held, in a state `action` allows."""
+        volume = self.inventory().get(ref)
+        with self._working_on(volume):
+            volume = self.inventory().get(volume.id)
+            self._require(volume, action)
+            yield volume
+
     def _require(self, volume: Volume, action: str) -> None:
         allowed = TRANSITIONS[action].expected(volume.multiattach)
         if volume.status not in allowed:
@@ -198,10 +207,7 @@ class VolumeService:
     # -- export / connect --------------------------------------------------------------------
 
     def export(self, ref: str) -> Outcome:
-        volume = self.inventory().get(ref)
-        with self._working_on(volume):
-            volume = self.inventory().get(volume.id)
-            self._require(volume, "export")
+        with self._locked(ref, "export") as volume:
             volume, created = self._ensure_export(volume)
         return Outcome(volume, changed=created, notes=() if created else (f"{volume.name} is already exported",))
 
@@ -249,10 +255,7 @@ class VolumeService:
         connector = checked_connector(connector)
         initiator = connector["initiator"]
         inv = self.inventory()
-        volume = inv.get(ref)
-        with self._working_on(volume):
-            volume = inv.get(volume.id)
-            self._require(volume, "connect")
+        with self._locked(ref, "connect") as volume:
             volume, created = self._ensure_export(volume)
             chap = formats.parse_provider_auth(volume.provider_auth)
             iqn = self._iqn(volume)
@@ -363,10 +366,7 @@ class VolumeService:
 
     def detach(self, ref: str, *, attachment_id: str | None = None, instance: str | None = None) -> Outcome:
         inv = self.inventory()
-        volume = inv.get(ref)
-        with self._working_on(volume):
-            volume = inv.get(volume.id)
-            self._require(volume, "detach")
+        with self._locked(ref, "detach") as volume:
             attachment = self._pick_attachment(volume, attachment_id, instance)
             volume = self._claim(volume, "detach", Status.DETACHING, extra_where="AND attach_status = 'attached'",
                                  detail=f"attachment {attachment.id}")
@@ -431,10 +431,7 @@ class VolumeService:
         connector = checked_connector(connector)
         initiator = connector["initiator"]
         inv = self.inventory()
-        volume = inv.get(ref)
-        with self._working_on(volume):
-            volume = inv.get(volume.id)
-            self._require(volume, "disconnect")
+        with self._locked(ref, "disconnect") as volume:
             if not volume.provider_location:
                 with inv.write():
                     inv.remove_connection(volume.id, initiator)
@@ -464,10 +461,7 @@ class VolumeService:
     def unexport(self, ref: str) -> Outcome:
         """Cinder's remove_export. provider_auth stays: the credentials live as long as the volume."""
         inv = self.inventory()
-        volume = inv.get(ref)
-        with self._working_on(volume):
-            volume = inv.get(volume.id)
-            self._require(volume, "unexport")
+        with self._locked(ref, "unexport") as volume:
             if volume.live_attachments or volume.attach_status == AttachStatus.ATTACHED:
                 raise InvalidState(volume.name, "unexport", ["available"], volume.status,
                                    f"{len(volume.live_attachments)} live attachment(s); detach first")
