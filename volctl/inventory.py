@@ -124,7 +124,7 @@ class Inventory:
 
     def add_volume(self, **row: object) -> None:
         try:
-            self.db["volumes"].insert(row)
+            self._insert("volumes", row)
         except sqlite3.IntegrityError:
             taken = "name" if self._volume_row("name = ?", row["name"]) else "id"
             raise AlreadyExists(f"a volume with {taken} {row[taken]!r} already exists") from None
@@ -153,7 +153,7 @@ class Inventory:
 
     def add_attachment(self, attachment: Attachment) -> None:
         row = {**attachment.__dict__, "connector": _dump(attachment.connector)}
-        self.db["attachments"].insert(row)
+        self._insert("attachments", row)
 
     def detach_attachment(self, attachment_id: str, detach_time: str) -> None:
         self.db.conn.execute(
@@ -161,7 +161,8 @@ class Inventory:
         )
 
     def add_connection(self, connection: Connection) -> None:
-        self.db["connections"].upsert({**connection.__dict__, "connector": _dump(connection.connector)}, pk=("volume_id", "initiator"))
+        self._insert("connections", {**connection.__dict__, "connector": _dump(connection.connector)},
+                     upsert_on=("volume_id", "initiator"))
 
     def remove_connection(self, volume_id: str, initiator: str) -> None:
         self.db.conn.execute("DELETE FROM connections WHERE volume_id = ? AND initiator = ?", [volume_id, initiator])
@@ -174,7 +175,8 @@ class Inventory:
     def record(self, volume: Volume | tuple[str, str], kind: str, action: str, **fields: object) -> None:
         volume_id, volume_name = (volume.id, volume.name) if isinstance(volume, Volume) else volume
         argv = fields.pop("argv", None)
-        self.db["events"].insert(
+        self._insert(
+            "events",
             {
                 "volume_id": volume_id,
                 "volume_name": volume_name,
@@ -186,6 +188,17 @@ class Inventory:
                 **fields,
             }
         )
+
+    def _insert(self, table: str, row: dict, *, upsert_on: tuple[str, ...] = ()) -> None:
+        """sqlite-utils' insert (or upsert on the primary key) in plain SQL: every write command
+        comes through here, and importing sqlite-utils costs more than the write (~60 ms on a host,
+        seconds under QEMU TCG; see BENCHMARKS.md). Lists and dicts are stored as JSON, as it does."""
+        values = [json.dumps(v) if isinstance(v, (dict, list, tuple)) else v for v in row.values()]
+        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
+        if upsert_on:
+            updates = ", ".join(f"{column} = excluded.{column}" for column in row if column not in upsert_on)
+            sql += f" ON CONFLICT ({', '.join(upsert_on)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
+        self.db.conn.execute(sql, values)
 
     def events(self, ref: str) -> list[Event]:
         """History by id, or by name (the newest volume of that name, deleted ones included)."""
@@ -265,8 +278,8 @@ def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
 
 
 class _Database:
-    """The connection now, sqlite-utils' Database on first use (writes, migrations). Read-only
-    commands only query through .conn, and importing sqlite-utils costs more than their query."""
+    """The connection now, sqlite-utils' Database on first use (migrations, nested atomic()).
+    Commands read and write through .conn: importing sqlite-utils costs more than their SQL."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
