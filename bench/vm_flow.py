@@ -17,7 +17,7 @@ bench/run does that when the VM tier is available. How it measures:
 - overhead ratio of a command = volctl wall / sum of its bare commands; reserve and attach run no
   external command and are compared with a bare `python -c` that does their SQLite UPDATE.
 - N targets: filler targets are made in-process with rtslib (bench/vm_fill_targets.py); then a
-  fresh volume is created and `volctl connect` (export + ACL + 2 saves) is timed, killed after a
+  fresh volume is created and `volctl connect` (export + ACL + one save) is timed, killed after a
   per-size cap and reported as "did not finish within N s".
 """
 

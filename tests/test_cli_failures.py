@@ -67,9 +67,8 @@ CASES = {
     # connect of a fresh volume: the export it makes is undone too
     "connect-fresh/get-targets": Case(setup_available, CONNECT, (RTS, "get-targets"), 1),
     "connect-fresh/create": Case(setup_available, CONNECT, (RTS, "create"), 1),
-    "connect-fresh/save-export": Case(setup_available, CONNECT, (RTS, "save"), 1),
     "connect-fresh/add-initiator": Case(setup_available, CONNECT, (RTS, "add-initiator"), 1),
-    "connect-fresh/save-acl": Case(setup_available, CONNECT, (RTS, "save"), 2),
+    "connect-fresh/save": Case(setup_available, CONNECT, (RTS, "save"), 1),  # one save: target and ACL
     # connect of an exported volume: the export stays, the ACL does not
     "connect-exported/get-targets": Case(setup_exported, CONNECT, (RTS, "get-targets"), 1),
     "connect-exported/add-initiator": Case(setup_exported, CONNECT, (RTS, "add-initiator"), 1),

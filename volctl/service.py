@@ -211,8 +211,10 @@ class VolumeService:
             volume, created = self._ensure_export(volume)
         return Outcome(volume, changed=created, notes=() if created else (f"{volume.name} is already exported",))
 
-    def _ensure_export(self, volume: Volume) -> tuple[Volume, bool]:
-        """Cinder's create_export for LIO. Returns (volume, whether this call created the target)."""
+    def _ensure_export(self, volume: Volume, *, save: bool = True) -> tuple[Volume, bool]:
+        """Cinder's create_export for LIO. Returns (volume, whether this call created the target).
+        save=False leaves `cinder-rtstool save` to the caller: it rewrites the whole LIO
+        configuration, so its cost grows with every target on the host (BENCHMARKS.md)."""
         inv = self.inventory()
         iqn = self._iqn(volume)
         with self.locks.lio.held():
@@ -235,7 +237,8 @@ class VolumeService:
                     )
                     if not self.target.exists(iqn):
                         raise CommandFailed(["cinder-rtstool", "get-targets"], 0, "", reason=f"target {iqn} is not listed after create")
-                self.target.save()
+                if save:
+                    self.target.save()
             except VolctlError:
                 if not existed:
                     self._undo(volume, f"target {iqn}", lambda: self._remove_target(iqn))
@@ -256,7 +259,7 @@ class VolumeService:
         initiator = connector["initiator"]
         inv = self.inventory()
         with self._locked(ref, "connect") as volume:
-            volume, created = self._ensure_export(volume)
+            volume, created = self._ensure_export(volume, save=False)  # one save below covers target and ACL
             chap = formats.parse_provider_auth(volume.provider_auth)
             iqn = self._iqn(volume)
             acl_added = False
