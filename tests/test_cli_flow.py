@@ -394,6 +394,21 @@ def test_list_human(volctl):
     assert row == [vol["id"], "db1", "1G", "available", "detached", "yes", "0"]
 
 
+def test_list_human_columns_line_up_for_awk_and_eyes(volctl):
+    create(volctl, "a")
+    create(volctl, "a-much-longer-name.x", "--size", "10")
+    ok(volctl("reserve", "a"))
+    lines = ok(volctl("list")).stdout.splitlines()
+    assert len(lines) == 3 and all(line == line.rstrip() for line in lines)
+    # every column starts where its header starts; SIZE ends where its header ends
+    for word in ("NAME", "STATUS", "ATTACH ", "MULTI", "ATTACHMENTS"):
+        start = lines[0].index(word)
+        assert all(line[start - 2:start] == "  " and line[start] != " " for line in lines[1:]), (word, lines)
+    size_end = lines[0].index("SIZE") + len("SIZE")
+    assert [line[:size_end].split()[-1] for line in lines[1:]] == ["1G", "10G"]
+    assert lines[1].split()[3:5] == ["attaching", "detached"]
+
+
 def test_every_command_json_document(volctl, tmp_path):
     """Each command prints exactly one JSON document on stdout and nothing for a person there."""
     doc = create(volctl, "v1")
