@@ -8,18 +8,21 @@ import uuid as uuidlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from volctl import formats, validate
 from volctl.config import Settings
 from volctl.errors import CommandFailed, InvalidState, NotFound, UsageError, VolctlError
 from volctl.formats import Chap
 from volctl.inventory import Inventory, now
-from volctl.iscsi import LioTarget
 from volctl.locks import Locks
-from volctl.lvm import Lvm
 from volctl.model import TRANSITIONS, AttachStatus, Attachment, Connection, Event, Status, Volume, status_from_attachments
 from volctl.runner import CommandResult, Runner
+
+if TYPE_CHECKING:  # imported when first used: read commands need neither (start-up, BENCHMARKS.md)
+    from volctl.iscsi import LioTarget
+    from volctl.lvm import Lvm
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
@@ -59,8 +62,7 @@ class VolumeService:
         self.runner = runner or Runner()
         self.runner.on_command = self._on_command
         self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
-        lio_args = {key: value for key, value in (("configfs", configfs), ("save_file", save_file)) if value}
-        self.target = LioTarget(self.runner, self.locks.lio, **lio_args)
+        self._lio_args = {key: value for key, value in (("configfs", configfs), ("save_file", save_file)) if value}
         self._inventory: Inventory | None = None
         self._writable = False
         self._subject: Volume | None = None
@@ -81,7 +83,15 @@ class VolumeService:
     def warnings(self) -> list[str]:
         return self._inventory.warnings if self._inventory else []
 
+    @cached_property
+    def target(self) -> LioTarget:
+        from volctl.iscsi import LioTarget
+
+        return LioTarget(self.runner, self.locks.lio, **self._lio_args)
+
     def lvm(self, vg: str | None = None) -> Lvm:
+        from volctl.lvm import Lvm
+
         return Lvm(self.runner, vg or self.settings.volume_group)
 
     def _on_command(self, result: CommandResult) -> None:
