@@ -60,17 +60,15 @@ CASES = {
     # create
     "create/lvcreate": Case(setup_none, ("create", "--size", "1", "--name", "v1"), ("lvcreate",), 1, "error"),
     # export of a fresh volume
-    "export/get-targets": Case(setup_available, ("export", "v1"), (RTS, "get-targets"), 1),
     "export/create": Case(setup_available, ("export", "v1"), (RTS, "create"), 1),
-    "export/get-targets-after-create": Case(setup_available, ("export", "v1"), (RTS, "get-targets"), 2),
+    "export/get-targets-after-create": Case(setup_available, ("export", "v1"), (RTS, "get-targets"), 1),
     "export/save": Case(setup_available, ("export", "v1"), (RTS, "save"), 1),
     # connect of a fresh volume: the export it makes is undone too
-    "connect-fresh/get-targets": Case(setup_available, CONNECT, (RTS, "get-targets"), 1),
     "connect-fresh/create": Case(setup_available, CONNECT, (RTS, "create"), 1),
+    "connect-fresh/get-targets-after-create": Case(setup_available, CONNECT, (RTS, "get-targets"), 1),
     "connect-fresh/add-initiator": Case(setup_available, CONNECT, (RTS, "add-initiator"), 1),
     "connect-fresh/save": Case(setup_available, CONNECT, (RTS, "save"), 1),  # one save: target and ACL
     # connect of an exported volume: the export stays, the ACL does not
-    "connect-exported/get-targets": Case(setup_exported, CONNECT, (RTS, "get-targets"), 1),
     "connect-exported/add-initiator": Case(setup_exported, CONNECT, (RTS, "add-initiator"), 1),
     "connect-exported/save": Case(setup_exported, CONNECT, (RTS, "save"), 1),
     # disconnect

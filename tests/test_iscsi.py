@@ -128,6 +128,22 @@ def test_exists_on_empty_lio(tmp_path, lock_path):
     assert target.exists(IQN) is False
 
 
+def test_is_live_reads_configfs_and_starts_no_program(tmp_path, lock_path):
+    target, rec = make(tmp_path, lock_path, stdout={"get-targets": f"{IQN}\n"})
+    (tmp_path / "configfs" / f"{PREFIX}volume-10" / "tpgt_1").mkdir(parents=True)
+    assert target.is_live(f"{PREFIX}volume-10") is True
+    assert target.is_live(f"{PREFIX}volume-1") is False  # a directory name, never a substring
+    assert target.is_live(IQN) is False  # configfs is the kernel's view; get-targets is not asked
+    assert rec.calls == []
+
+
+def test_is_live_without_the_iscsi_fabric_in_configfs_asks_get_targets(tmp_path, lock_path):
+    target, rec = make(tmp_path, lock_path, stdout={"get-targets": f"{IQN}\n"})  # no configfs directory
+    assert target.is_live(IQN) is True
+    assert target.is_live(f"{PREFIX}volume-10") is False
+    assert [argv for argv, _ in rec.calls] == [["cinder-rtstool", "get-targets"]] * 2
+
+
 def test_rtstool_failure_propagates_and_releases_the_lock(tmp_path, lock_path):
     target, rec = make(tmp_path, lock_path, fail={"add-initiator"})
     with pytest.raises(CommandFailed):

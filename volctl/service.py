@@ -228,7 +228,7 @@ class VolumeService:
         inv = self.inventory()
         iqn = self._iqn(volume)
         with self.locks.lio.held():
-            if volume.provider_location and self.target.exists(iqn):
+            if volume.provider_location and self.target.is_live(iqn):
                 return volume, False
             chap = formats.parse_provider_auth(volume.provider_auth)
             if chap is None:
@@ -238,7 +238,7 @@ class VolumeService:
                 with inv.write():
                     inv.update(volume.id, provider_auth=formats.provider_auth(chap))
                     inv.record(volume, "note", "export", detail=f"generated credentials for initiators: user {chap.username}, password not shown")
-            existed = self.target.exists(iqn)
+            existed = self.target.is_live(iqn)  # whether a failure below may remove it: only if this call made it
             try:
                 if not existed:
                     self.target.create(
