@@ -1,5 +1,5 @@
 """Where the read commands spend their time: `-X importtime` of `show --json` (minimum over
-several runs, by top-level import) and cProfile of `list` (rich table) and `list --json`,
+several runs, by top-level import) and cProfile of `list` (table) and `list --json`,
 summed by package. Writes the raw .prof files under bench/results/profiles/.
 
     bench/run --profile [--sizes 10000]      (sizes: the inventories to profile `list` on)

@@ -55,8 +55,8 @@ def _py(code: str, *args: str) -> list[str]:
     return [str(VENV_PYTHON), "-c", code, *args]
 
 
-def cases_for(db: Path, size: int, runs: int, slow_runs: dict[int, int]) -> list[Case]:
-    """The read commands for one inventory. slow_runs: runs of the rich `list` by size."""
+def cases_for(db: Path, size: int, runs: int) -> list[Case]:
+    """The read commands for one inventory."""
     i = (size // 2) // 10 * 10  # a volume in the middle that is in-use with an attachment
     name = inventory_fixture.volume_name(i) if size else "vol-absent"
     vid = inventory_fixture.volume_id(i) if size else "00000000-0000-4000-8000-000000000000"
@@ -70,8 +70,8 @@ def cases_for(db: Path, size: int, runs: int, slow_runs: dict[int, int]) -> list
              _py(FLOOR_SHOW_NAME, str(db), name), runs, missing),
         Case("list-json", "list --json", [*volctl, "list", "--json"], "SELECT * FROM volumes (streamed)",
              _py(FLOOR_LIST, str(db)), list_runs),
-        Case("list-rich", "list (rich table)", [*volctl, "list"], "SELECT * FROM volumes (streamed)",
-             _py(FLOOR_LIST, str(db)), slow_runs.get(size, runs)),
+        Case("list-table", "list (table)", [*volctl, "list"], "SELECT * FROM volumes (streamed)",
+             _py(FLOOR_LIST, str(db)), list_runs),
     ]
 
 
@@ -121,8 +121,7 @@ def version_case(runs: int) -> Case:
     return Case("version", "--version", [str(VOLCTL), "--version"], "python -c pass", _py(FLOOR_START), runs)
 
 
-def run(sizes: list[int], runs: int, *, slow_runs: dict[int, int] | None = None, rebuild: bool = False,
-        log=print, rich_budget: float | None = 60.0) -> dict:
+def run(sizes: list[int], runs: int, *, rebuild: bool = False, log=print, budget: float | None = 60.0) -> dict:
     env = child_env()
     cache = RESULTS / "inventories"
     results: dict = {"builds": {}, "cases": []}
@@ -136,9 +135,9 @@ def run(sizes: list[int], runs: int, *, slow_runs: dict[int, int] | None = None,
         results["builds"][str(size)] = {"path": str(db), "seconds": built, "bytes": db.stat().st_size}
         log(f"  inventory {size}: " + (f"built in {built:.1f} s" if built is not None else "cached") + f", {db.stat().st_size / 1e6:.1f} MB")
         check_outputs(db, size, env)
-        for case in cases_for(db, size, runs, slow_runs or {}):
+        for case in cases_for(db, size, runs):
             log(f"    {case.label} x{case.runs} ", end="")
-            measure(case, env, budget=rich_budget if case.key == "list-rich" else None, progress=lambda s: log(s, end=""))
+            measure(case, env, budget=budget, progress=lambda s: log(s, end=""))
             r = case.result(size)
             log(f" {r['wall']['median'] * 1000:.0f} ms (floor {r['floor']['median'] * 1000:.0f} ms)")
             results["cases"].append(r)
