@@ -1,7 +1,8 @@
 """Shared helpers for volctl's benchmarks: paths, the environment child processes run in,
 timing of whole processes (wall time and peak RSS per child), statistics, machine facts.
 
-Stdlib only, so that bench/vm_flow.py (run inside the QEMU guest) can use it too.
+Stdlib only. bench/vm_flow.py, which runs inside the QEMU guest, has its own timer: it needs
+a kill at a time cap rather than an RSS figure.
 """
 
 from __future__ import annotations

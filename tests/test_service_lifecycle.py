@@ -453,3 +453,18 @@ def test_reset_state_rejects_unknown_statuses(service):
     with pytest.raises(UsageError):
         service.reset_state("v1", status="available", attach_status="glued")
     assert service.show("v1").status == "available"
+
+
+def test_export_again_without_the_iscsi_fabric_in_configfs_asks_get_targets_once(make_service, host, tmp_path):
+    """No iscsi directory in configfs (target module not loaded): whether the target is live comes
+    from one get-targets, then Cinder's own check after create."""
+    service = make_service(configfs=tmp_path / "no-iscsi-fabric")
+    iqn = iqn_of(service.create(size=1, name="v1").volume)
+    service.export("v1")
+    del host.targets[iqn]  # gone behind volctl's back; the inventory still says exported
+    host.calls.clear()
+    service.export("v1")
+    assert [call[:2] for call in host.calls] == [
+        ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "create"], ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "save"],
+    ]
+    assert iqn in host.targets

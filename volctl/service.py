@@ -228,7 +228,10 @@ class VolumeService:
         inv = self.inventory()
         iqn = self._iqn(volume)
         with self.locks.lio.held():
-            if volume.provider_location and self.target.is_live(iqn):
+            # Asked once: nothing changes LIO before create, and the LIO lock keeps other volctl out.
+            # A failure below may remove the target only if this call made it.
+            existed = self.target.is_live(iqn)
+            if volume.provider_location and existed:
                 return volume, False
             chap = formats.parse_provider_auth(volume.provider_auth)
             if chap is None:
@@ -238,7 +241,6 @@ class VolumeService:
                 with inv.write():
                     inv.update(volume.id, provider_auth=formats.provider_auth(chap))
                     inv.record(volume, "note", "export", detail=f"generated credentials for initiators: user {chap.username}, password not shown")
-            existed = self.target.is_live(iqn)  # whether a failure below may remove it: only if this call made it
             try:
                 if not existed:
                     self.target.create(
@@ -531,13 +533,9 @@ class VolumeService:
     def extend(self, ref: str, size: int) -> Outcome:
         validate.size_gib(size)
         inv = self.inventory()
-        volume = inv.get(ref)
-        if size <= volume.size:
-            raise UsageError(f"new size {size} GiB must be larger than the current {volume.size} GiB")
+        volume = self._growing(inv.get(ref), size)  # before waiting for the lock: bad input fails at once
         with self._working_on(volume):
-            volume = inv.get(volume.id)  # as the operation that held the lock before left it
-            if size <= volume.size:
-                raise UsageError(f"new size {size} GiB must be larger than the current {volume.size} GiB")
+            volume = self._growing(inv.get(volume.id), size)  # as the operation that held the lock left it
             volume = self._claim(volume, "extend", Status.EXTENDING, extra_where="AND size < ?", extra_params=[size],
                                  previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
             try:
@@ -547,6 +545,12 @@ class VolumeService:
                 raise
             volume = self._claim(volume, "extend", Status.AVAILABLE, expected={Status.EXTENDING}, size=size)
         return Outcome(volume)
+
+    @staticmethod
+    def _growing(volume: Volume, size: int) -> Volume:
+        if size <= volume.size:
+            raise UsageError(f"new size {size} GiB must be larger than the current {volume.size} GiB")
+        return volume
 
     # -- admin -------------------------------------------------------------------------------
 
