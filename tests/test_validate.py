@@ -49,17 +49,123 @@ def test_volume_name_rejects(name):
     assert "invalid volume name" in message
 
 
+UUID_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def contract_name(text: str) -> bool:
+    """The contract: the name pattern, and never shaped like a UUID."""
+    return bool(CONTRACT_NAME.fullmatch(text)) and not UUID_SHAPE.fullmatch(text)
+
+
 @FAST
-@given(st.from_regex(CONTRACT_NAME, fullmatch=True))
+@given(st.from_regex(CONTRACT_NAME, fullmatch=True).filter(contract_name))
 def test_volume_name_generated_valid_names_pass(name):
     assert validate.volume_name(name) == name
 
 
 @FAST
-@given(st.text(max_size=80))
+@given(st.one_of(st.text(max_size=80), st.uuids().map(str), st.uuids().map(lambda u: str(u).upper())))
 def test_volume_name_random_text(text):
     result = only_usage_error(validate.volume_name, text)
-    assert (result is not None) == bool(CONTRACT_NAME.fullmatch(text))
+    assert (result is not None) == contract_name(text)
+
+
+@pytest.mark.parametrize("name", ["6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "6F1C0E6A-0B6E-4C43-9A43-2F8F3C1D9E10",
+                                  "00000000-0000-0000-0000-000000000000"])
+def test_volume_name_shaped_like_a_uuid_is_ambiguous(name):
+    assert "ambiguous" in rejects(validate.volume_name, name)
+
+
+def test_volume_ref_takes_ids_in_any_case_and_names():
+    assert validate.volume_ref("6F1C0E6A-0B6E-4C43-9A43-2F8F3C1D9E10") == "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
+    assert validate.volume_ref("db-01") == "db-01"
+    for bad in ("", "a b", "-x", "\udcff", "a\nb", "x" * 64):
+        assert "invalid volume" in rejects(validate.volume_ref, bad)
+
+
+# -- text from the command line: sizes and seconds -------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["١", "５", "1_0", " 5", "5 ", "+5", "-1", "0", "1048577", "", "1.0", "0x10", "²", "1e3"])
+def test_size_text_is_ascii_digits_in_range(text):
+    assert "invalid size" in rejects(validate.size_text, text)
+
+
+@FAST
+@given(st.text(max_size=12))
+def test_size_text_property(text):
+    result = only_usage_error(validate.size_text, text)
+    ascii_number = re.fullmatch(r"[0-9]+", text) is not None and 1 <= int(text) <= validate.MAX_GIB
+    assert (result is not None) == ascii_number
+    if result is not None:
+        assert result == int(text)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "infinity", "1e9", "-1", "", " 1", "١", "0x1", "1.", ".5"])
+def test_seconds_text_refuses(text):
+    rejects(validate.seconds_text, text)
+
+
+@FAST
+@given(st.one_of(st.text(max_size=12), st.floats().map(str)))
+def test_seconds_text_property(text):
+    result = only_usage_error(validate.seconds_text, text)
+    if result is not None:
+        assert re.fullmatch(r"[0-9]+(\.[0-9]+)?", text) and result == float(text) and result >= 0
+
+
+# -- connectors ------------------------------------------------------------------------------
+
+INITIATOR = "iqn.1994-05.com.redhat:client1"
+
+
+@pytest.mark.parametrize("key,value", [("multipath", "false"), ("multipath", 0), ("enforce_multipath", "yes"),
+                                       ("host", 7), ("host", ["a"]), ("mode", True), ("mode", "rx"), ("initiator", 5),
+                                       ("initiator", None), ("host", "___")])
+def test_connector_keys_volctl_reads_are_type_checked(key, value):
+    message = rejects(validate.connector_dict, {"initiator": INITIATOR, key: value})
+    assert key in message or "initiator" in message or "host" in message
+
+
+def test_connector_accepts_os_bricks_properties():
+    properties = {"initiator": INITIATOR.upper(), "multipath": False, "enforce_multipath": False, "host": "compute_1",
+                  "platform": "x86_64", "os_type": "linux", "ip": "192.0.2.10", "do_local_attach": False, "mode": "ro",
+                  "uuid": None, "nqn": "nqn.2014-08.org.nvmexpress:uuid:00000000"}
+    assert validate.connector_dict(properties) == {**properties, "initiator": INITIATOR}
+
+
+@pytest.mark.parametrize("data,why", [
+    (b'{"initiator": "iqn.1994-05.com.redhat:c\xff1"}', "not UTF-8: byte '\\xff' at offset 39"),
+    (b"[" * 100_000 + b"]" * 100_000, "larger than 64 KiB"),
+    (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+    (b'{"initiator": ', "not JSON"),
+    (b"[]", "must be a JSON object"),
+    (b"{}", "has no 'initiator'"),
+])
+def test_parse_connector_refuses(data, why):
+    assert why in rejects(validate.parse_connector, data, "stdin")
+
+
+# -- quoting: every message is one line ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value,shown", [("\udcff", "'\\xff'"), (b"\xff", "'\\xff'"), ("a\nb", "'a\\nb'"),
+                                         ("tab\there", "'tab\\there'"), ("\x1b[31m", "'\\x1b[31m'"),
+                                         ("it's", "'it\\'s'"), ("é", "'é'"), (1.5, "1.5"), ("\u2028", "'\\u2028'")])
+def test_quoted_is_one_printable_line(value, shown):
+    from volctl.errors import quoted
+
+    assert quoted(value) == shown
+
+
+@FAST
+@given(st.one_of(st.text(), st.binary().map(lambda b: b.decode("utf-8", "surrogateescape"))))
+def test_quoted_property(text):
+    from volctl.errors import quoted
+
+    shown = quoted(text)
+    assert shown.isprintable() and "\n" not in shown
+    shown.encode("utf-8")  # always printable to a UTF-8 terminal
 
 
 # -- sizes -----------------------------------------------------------------------------------
@@ -339,7 +445,7 @@ def test_lv_name_refuses_lvm_reserved_prefix():
 def test_mountpoint_random_text(text):
     result = only_usage_error(validate.mountpoint, text)
     if result is not None:
-        assert result == text and 0 < len(result) <= 255 and not any(c in result for c in "\0\n\r")
+        assert result == text and 0 < len(result) <= 255 and result.isprintable()
 
 
 def test_mountpoint_examples():

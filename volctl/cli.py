@@ -15,7 +15,7 @@ import click
 from volctl import __version__, output
 from volctl.commands import COMMANDS
 from volctl.config import DEFAULT_DB
-from volctl.errors import ExitCode, VolctlError
+from volctl.errors import ExitCode, UsageError, VolctlError, quoted
 
 if TYPE_CHECKING:
     from volctl.service import VolumeService
@@ -50,13 +50,20 @@ class App:
 
 class VolctlGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
-        verbose = "-v" in (args or sys.argv[1:]) or "--verbose" in (args or sys.argv[1:])
+        argv = list(sys.argv[1:] if args is None else args)
+        verbose = "-v" in argv or "--verbose" in argv
         try:
+            _check_text(argv)
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
+        except click.exceptions.NoArgsIsHelpError as e:
+            e.show()  # `volctl` alone: the help, as click prints it
+            sys.exit(ExitCode.USAGE)
         except click.ClickException as e:
-            e.show()
+            # One line, as every volctl error: click's usage banner would make it three.
+            hint = f"; see '{e.ctx.command_path} --help'" if isinstance(e, click.UsageError) and e.ctx else ""
+            output.error(e.format_message() + hint)
             sys.exit(ExitCode.USAGE if isinstance(e, click.UsageError) else e.exit_code)
         except click.Abort:
             output.error("aborted")
@@ -80,6 +87,26 @@ class VolctlGroup(click.Group):
             output.error(f"internal error: {type(e).__name__}: {e}")
             sys.exit(ExitCode.INTERNAL)
         sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+_ENV_VARS = ("VOLCTL_DB", "VOLCTL_CONFIG")
+
+
+def _check_text(argv: list[str]) -> None:
+    """Every argument and volctl setting from the environment is text volctl can store and print.
+    Python hands undecodable bytes over as lone surrogates, which no later step could encode."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"argument {quoted(arg)} is not valid UTF-8") from None
+    for var in _ENV_VARS:
+        value = os.environ.get(var)
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{var}={quoted(value)} is not valid UTF-8") from None
 
 
 def _db_of(args) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from volctl import validate
-from volctl.errors import EnvironmentProblem, UsageError
+from volctl.errors import EnvironmentProblem, UsageError, quoted
 
 DEFAULT_DB = "/var/lib/volctl/volctl.db"
 DEFAULT_CONFIG = "/etc/volctl/volctl.toml"
@@ -52,7 +52,7 @@ def _check(settings: Settings, source: str) -> Settings:
 
     for key, choices in _CHOICES.items():
         if getattr(settings, key) not in choices:
-            raise bad(key, f"must be one of {', '.join(choices)}, not {getattr(settings, key)!r}")
+            raise bad(key, f"must be one of {', '.join(choices)}, not {quoted(getattr(settings, key))}")
     try:
         validate.vg_name(settings.volume_group)
         validate.port(settings.target_port, "target_port")
@@ -67,13 +67,13 @@ def _check(settings: Settings, source: str) -> Settings:
     try:
         example_lv = validate.lv_name(template % _EXAMPLE_ID)
     except UsageError:
-        raise bad("volume_name_template", f"{template!r} does not give a valid LV name") from None
+        raise bad("volume_name_template", f"{quoted(template)} does not give a valid LV name") from None
     if example_lv != example_lv.lower():  # LIO lower-cases target IQNs; get-targets/delete would never match
-        raise bad("volume_name_template", f"{template!r} must be lower-case: the LV name is part of the target IQN")
+        raise bad("volume_name_template", f"{quoted(template)} must be lower-case: the LV name is part of the target IQN")
     try:
         validate.initiator_name(settings.target_prefix + example_lv)
     except UsageError:
-        raise bad("target_prefix", f"{settings.target_prefix!r} + an LV name is not a valid iSCSI name") from None
+        raise bad("target_prefix", f"{quoted(settings.target_prefix)} + an LV name is not a valid iSCSI name") from None
     return replace(
         settings,
         target_ip_address=ips[0],
@@ -86,35 +86,40 @@ def load_settings(path: str | None) -> Settings:
     """path None means the default file, which may be absent; a named file must exist."""
     named = path is not None
     target = Path(path if named else DEFAULT_CONFIG)
+    shown = quoted(str(target))
     try:
         raw = target.read_bytes()
     except FileNotFoundError:
         if named:
-            raise UsageError(f"config file {target} does not exist") from None
+            raise UsageError(f"config file {shown} does not exist") from None
         return Settings()
     except PermissionError:
-        raise EnvironmentProblem(f"config file {target}: permission denied") from None
+        raise EnvironmentProblem(f"config file {shown}: permission denied") from None
     except IsADirectoryError:
-        raise UsageError(f"config file {target} is a directory") from None
+        raise UsageError(f"config file {shown} is a directory") from None
+    except OSError as e:
+        raise UsageError(f"config file {shown}: {e.strerror}") from None
     import tomllib  # deferred: without a config file (the default) nothing needs it
 
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{target}: not valid TOML: {e}") from None
+        raise UsageError(f"{shown}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise UsageError(f"{shown}: not valid TOML: nested too deeply") from None
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, object] = {}
     for key, value in data.items():
         if key not in known:
-            raise UsageError(f"{target}: unknown setting {key!r}")
+            raise UsageError(f"{shown}: unknown setting {quoted(key)}")
         if key == "target_secondary_ip_addresses":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise UsageError(f"{target}: {key}: must be a list of IP address strings")
+                raise UsageError(f"{shown}: {key}: must be a list of IP address strings")
             value = tuple(value)
         elif key == "target_port":
             if isinstance(value, bool) or not isinstance(value, int):
-                raise UsageError(f"{target}: {key}: must be a whole number")
+                raise UsageError(f"{shown}: {key}: must be a whole number")
         elif not isinstance(value, str):
-            raise UsageError(f"{target}: {key}: must be a string")
+            raise UsageError(f"{shown}: {key}: must be a string")
         values[key] = value
-    return _check(Settings(**values), str(target))
+    return _check(Settings(**values), shown)

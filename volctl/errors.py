@@ -6,6 +6,32 @@ from enum import IntEnum
 from typing import Iterable, Sequence
 
 
+def escaped(text: str) -> str:
+    """text with every character that could break a one-line message made visible: control
+    characters as Python escapes, and bytes that were not UTF-8 (surrogate-escaped by Python's
+    argv decoding) as \\xNN, the byte the operator typed."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if "\udc80" <= char <= "\udcff":
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(repr(char)[1:-1])
+    return "".join(out)
+
+
+def quoted(value: object) -> str:
+    """A value as an error message shows it: quoted, always on one line."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    if isinstance(value, str):
+        return "'" + escaped(value.replace("\\", "\\\\").replace("'", "\\'")) + "'"
+    return escaped(repr(value))
+
+
 class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1

@@ -8,6 +8,7 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
+from volctl.errors import escaped
 from volctl.model import Attachment, Event, Volume
 from volctl.redact import mask
 
@@ -83,11 +84,12 @@ def _console(stderr: bool = False):
 
 def note(message: str) -> None:
     """Chatter for a person, on stderr, so stdout stays data."""
-    sys.stderr.write(mask(message) + "\n")
+    sys.stderr.write(escaped(mask(message)) + "\n")
 
 
 def error(message: str) -> None:
-    sys.stderr.write(f"Error: {mask(message)}\n")
+    """Exactly one line, whatever the message quotes (a path with a newline, a byte that is not UTF-8)."""
+    sys.stderr.write(f"Error: {escaped(mask(message))}\n")
 
 
 def volumes(items: Iterable[Volume], as_json: bool) -> None:
@@ -167,25 +169,56 @@ def connection(info: dict, as_json: bool, volume_name: str) -> None:
         sys.stdout.write(f"{key.ljust(width)}  {json.dumps(value) if not isinstance(value, str) else value}\n")
 
 
+def _event_cells(e: Event) -> tuple[str, str, str]:
+    """(change or command, result, seconds) of one event, secrets masked."""
+    if e.kind == "command":
+        what = " ".join(e.argv or ())
+        result = "ok" if e.exit_code == 0 else ("timeout" if e.exit_code is None else f"exit {e.exit_code}")
+    else:
+        what = f"{e.from_status or '-'} -> {e.to_status}" if e.to_status else ""
+        result = ""
+    if e.detail:
+        what = f"{what}: {e.detail}" if what else e.detail
+    return mask(what), result, f"{e.duration:.3f}" if e.duration is not None else ""
+
+
+def _local_second(at: str) -> str:
+    """A stored UTC timestamp as a person reads it: local time, to the second."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:  # not ours to judge: show what is stored
+        return at
+
+
 def events(items: list[Event], as_json: bool) -> None:
     if as_json:
         emit_json([event_dict(e) for e in items])
         return
     from rich.table import Table
 
+    if not sys.stdout.isatty():
+        # For grep and awk: the stored values whole, as they always were.
+        table = Table(box=None, pad_edge=False)
+        for column in ("TIME", "KIND", "ACTION", "CHANGE / COMMAND", "RESULT", "SECONDS"):
+            table.add_column(column, overflow="fold")
+        for e in items:
+            what, result, seconds = _event_cells(e)
+            table.add_row(e.at, e.kind, e.action, what, result, seconds)
+        _console().print(table)
+        return
+    # For a person: the short columns never wrap and the one long column takes what the terminal has
+    # left, which on 80 columns is little; so a command's program is not repeated under ACTION (it is
+    # the command's first word) and its duration goes with its result.
     table = Table(box=None, pad_edge=False)
-    for column in ("TIME", "KIND", "ACTION", "CHANGE / COMMAND", "RESULT", "SECONDS"):
-        table.add_column(column, overflow="fold")
+    for column in ("TIME", "KIND", "ACTION", "RESULT"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("CHANGE / COMMAND", overflow="fold")
     for e in items:
-        if e.kind == "command":
-            what = " ".join(e.argv or ())
-            result = "ok" if e.exit_code == 0 else ("timeout" if e.exit_code is None else f"exit {e.exit_code}")
-        else:
-            what = f"{e.from_status or '-'} -> {e.to_status}" if e.to_status else ""
-            result = ""
-        if e.detail:
-            what = f"{what}: {e.detail}" if what else e.detail
-        table.add_row(e.at, e.kind, e.action, mask(what), result, f"{e.duration:.3f}" if e.duration is not None else "")
+        what, result, seconds = _event_cells(e)
+        action = "" if e.kind == "command" and e.argv and e.argv[0] == e.action else e.action
+        table.add_row(_local_second(e.at), e.kind, action, f"{result} {seconds}s" if seconds else result, what)
     _console().print(table)
 
 

@@ -3,7 +3,6 @@ roll back. Knows nothing of click, rich or sh; every host effect goes through lv
 
 from __future__ import annotations
 
-import json
 import uuid as uuidlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,23 +34,6 @@ class Outcome:
     changed: bool = True
     notes: tuple[str, ...] = ()
     data: dict = field(default_factory=dict)
-
-
-def parse_connector(text: str, source: str) -> dict:
-    """os-brick's connector properties as JSON; `initiator` is required (Cinder's validate_connector)."""
-    try:
-        connector = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"connector from {source} is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-    return checked_connector(connector, source)
-
-
-def checked_connector(connector: object, source: str = "--initiator") -> dict:
-    if not isinstance(connector, dict):
-        raise UsageError(f"connector from {source} must be a JSON object")
-    if "initiator" not in connector:
-        raise UsageError(f"connector from {source} has no 'initiator' (the iSCSI driver needs the initiator name)")
-    return {**connector, "initiator": validate.initiator_name(connector["initiator"])}
 
 
 class VolumeService:
@@ -167,7 +149,7 @@ class VolumeService:
 
     def create(self, *, size: int, name: str | None = None, multiattach: bool = False, volume_id: str | None = None) -> Outcome:
         validate.size_gib(size)
-        volume_id = validate.uuid_str(volume_id, "volume id") if volume_id else str(uuidlib.uuid4())
+        volume_id = validate.uuid_str(volume_id, "volume id") if volume_id is not None else str(uuidlib.uuid4())
         name = validate.volume_name(name) if name is not None else volume_id
         lv_name = validate.lv_name(self.settings.lv_name(volume_id))
         inv = self.inventory()
@@ -267,7 +249,7 @@ class VolumeService:
             self.target.save()
 
     def connect(self, ref: str, connector: dict, *, multipath: bool = False) -> Outcome:
-        connector = checked_connector(connector)
+        connector = validate.connector_dict(connector)
         initiator = connector["initiator"]
         inv = self.inventory()
         with self._locked(ref, "connect") as volume:
@@ -325,11 +307,10 @@ class VolumeService:
                mode: str = "rw", initiator: str | None = None) -> Outcome:
         """Cinder's attach_volume: idempotent per instance; a second instance only if multiattach."""
         instance = validate.uuid_str(instance, "instance UUID")
-        if mode not in ("rw", "ro"):
-            raise UsageError(f"invalid mode {mode!r}: rw or ro")
+        validate.attach_mode(mode)
         if mountpoint is not None:
             validate.mountpoint(mountpoint)
-        host = validate.sanitize_hostname(host) if host is not None else None
+        host = validate.host_name(host) if host is not None else None
         if initiator is not None:
             initiator = validate.initiator_name(initiator)
         inv = self.inventory()
@@ -380,6 +361,12 @@ class VolumeService:
     # -- detach / disconnect / unexport ------------------------------------------------------
 
     def detach(self, ref: str, *, attachment_id: str | None = None, instance: str | None = None) -> Outcome:
+        if attachment_id is not None and instance is not None:
+            raise UsageError("--attachment and --instance exclude each other: give one")
+        if attachment_id is not None:
+            attachment_id = validate.uuid_str(attachment_id, "attachment id")
+        if instance is not None:
+            instance = validate.uuid_str(instance, "instance UUID")
         inv = self.inventory()
         with self._locked(ref, "detach") as volume:
             attachment = self._pick_attachment(volume, attachment_id, instance)
@@ -429,7 +416,6 @@ class VolumeService:
                 raise NotFound(f"volume {volume.name} has no live attachment {attachment_id!r}")
             return chosen[0]
         if instance is not None:
-            instance = validate.uuid_str(instance, "instance UUID")
             chosen = [a for a in live if a.instance_uuid == instance]
             if not chosen:
                 raise NotFound(f"instance {instance} is not attached to volume {volume.name}")
@@ -443,7 +429,7 @@ class VolumeService:
 
     def disconnect(self, ref: str, connector: dict) -> Outcome:
         """Cinder's terminate_connection for LIO, with the LVM driver's rule for shared initiators."""
-        connector = checked_connector(connector)
+        connector = validate.connector_dict(connector)
         initiator = connector["initiator"]
         inv = self.inventory()
         with self._locked(ref, "disconnect") as volume:

@@ -1,12 +1,18 @@
-"""Validators for every value an operator or a config file hands us. Pure; each raises UsageError."""
+"""Validators for every value an operator or a config file hands us. Pure; each raises UsageError.
+
+Text from the command line arrives as str; anything volctl turns into a number, a name or a
+connector is checked here, once, and every message quotes the value through `quoted`, so an
+error stays one line whatever bytes the operator typed."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import math
 import re
 import uuid
 
-from volctl.errors import UsageError
+from volctl.errors import UsageError, quoted
 
 MAX_GIB = 1_048_576
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -24,24 +30,61 @@ _VG = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}")
 _LV = _VG
 
 
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_ASCII_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+CONNECTOR_MAX_BYTES = 64 * 1024  # os-brick's connector properties are well under 2 KiB
+# The connector keys volctl reads, with the JSON type each must have (os-brick's connector properties).
+_CONNECTOR_TYPES: dict[str, tuple[type, ...]] = {
+    "initiator": (str,), "host": (str,), "multipath": (bool,), "enforce_multipath": (bool,), "mode": (str,),
+}
+
+
+def looks_like_uuid(value: str) -> bool:
+    return bool(_UUID.fullmatch(value.lower()))
+
+
 def volume_name(value: str) -> str:
     if not _NAME.fullmatch(value):
-        raise UsageError(f"invalid volume name {value!r}: use 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+        raise UsageError(f"invalid volume name {quoted(value)}: use 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+    if looks_like_uuid(value):
+        raise UsageError(f"invalid volume name {quoted(value)}: a name shaped like a UUID would be ambiguous with volume ids")
+    return value
+
+
+def volume_ref(value: str) -> str:
+    """VOL: an id (any case, returned canonical) or a name; anything else cannot name a volume."""
+    if looks_like_uuid(value):
+        return str(uuid.UUID(value.lower()))
+    if not _NAME.fullmatch(value):
+        raise UsageError(f"invalid volume {quoted(value)}: give a volume id (UUID) or name")
     return value
 
 
 def size_gib(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GIB:
-        raise UsageError(f"invalid size {value!r}: a whole number of GiB from 1 to {MAX_GIB}")
+        raise UsageError(f"invalid size {quoted(value)}: a whole number of GiB from 1 to {MAX_GIB}")
     return value
+
+
+def size_text(text: str) -> int:
+    """GIB from the command line: ASCII digits only (int() would also take '١', '５', '1_0', ' 5')."""
+    if not _ASCII_DIGITS.fullmatch(text):
+        raise UsageError(f"invalid size {quoted(text)}: a whole number of GiB from 1 to {MAX_GIB}, in ASCII digits")
+    return size_gib(int(text))
+
+
+def seconds_text(text: str, what: str = "seconds") -> float:
+    """A non-negative, finite number of seconds in ASCII digits: float() would take 'nan', 'inf', '1e9'."""
+    if not _ASCII_DECIMAL.fullmatch(text) or not math.isfinite(float(text)):
+        raise UsageError(f"invalid {what} {quoted(text)}: a number of seconds such as 300 or 2.5")
+    return float(text)
 
 
 def uuid_str(value: str, what: str = "UUID") -> str:
     """Canonical lower-case 8-4-4-4-12 form only: ids end up in LV names and IQNs."""
-    lowered = value.lower()
-    if not _UUID.fullmatch(lowered):
-        raise UsageError(f"invalid {what} {value!r}: expected the form 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10")
-    return str(uuid.UUID(lowered))
+    if not isinstance(value, str) or not looks_like_uuid(value):
+        raise UsageError(f"invalid {what} {quoted(value)}: expected the form 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10")
+    return str(uuid.UUID(value.lower()))
 
 
 def initiator_name(value: str) -> str:
@@ -49,8 +92,8 @@ def initiator_name(value: str) -> str:
     if not isinstance(value, str) or not value:
         raise UsageError("invalid initiator name: empty")
     name = value.lower()
-    if len(name.encode()) > ISCSI_NAME_MAX_BYTES:
-        raise UsageError(f"invalid initiator name {value!r}: longer than {ISCSI_NAME_MAX_BYTES} bytes")
+    if len(name.encode("utf-8", "surrogatepass")) > ISCSI_NAME_MAX_BYTES:
+        raise UsageError(f"invalid initiator name {quoted(value)}: longer than {ISCSI_NAME_MAX_BYTES} bytes")
     if name.startswith("iqn."):
         ok = _IQN.fullmatch(name)
         hint = "iqn.YYYY-MM.reversed.domain[:unique], e.g. iqn.1994-05.com.redhat:client1"
@@ -63,7 +106,7 @@ def initiator_name(value: str) -> str:
     else:
         ok, hint = None, "it must start with iqn., eui. or naa."
     if not ok:
-        raise UsageError(f"invalid initiator name {value!r}: {hint}")
+        raise UsageError(f"invalid initiator name {quoted(value)}: {hint}")
     return name
 
 
@@ -71,31 +114,81 @@ def ip_address(value: str, what: str = "IP address") -> str:
     try:
         return str(ipaddress.ip_address(value))
     except (ValueError, TypeError):
-        raise UsageError(f"invalid {what} {value!r}") from None
+        raise UsageError(f"invalid {what} {quoted(value)}") from None
 
 
 def port(value: int, what: str = "port") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise UsageError(f"invalid {what} {value!r}: a whole number from 1 to 65535")
+        raise UsageError(f"invalid {what} {quoted(value)}: a whole number from 1 to 65535")
     return value
 
 
 def vg_name(value: str) -> str:
     if not isinstance(value, str) or not _VG.fullmatch(value) or value in (".", ".."):
-        raise UsageError(f"invalid volume group name {value!r}")
+        raise UsageError(f"invalid volume group name {quoted(value)}")
     return value
 
 
 def lv_name(value: str) -> str:
     if not _LV.fullmatch(value) or value in (".", "..") or value.startswith("snapshot"):
-        raise UsageError(f"invalid logical volume name {value!r}")
+        raise UsageError(f"invalid logical volume name {quoted(value)}")
     return value
 
 
 def mountpoint(value: str) -> str:
-    if not value or len(value) > 255 or any(c in value for c in "\0\n\r"):
-        raise UsageError(f"invalid mountpoint {value!r}")
+    if not value or len(value) > 255 or not value.isprintable():
+        raise UsageError(f"invalid mountpoint {quoted(value)}: 1-255 printable characters, e.g. /dev/vdb")
     return value
+
+
+def host_name(value: str) -> str:
+    """--host / a connector's host, as Cinder stores it; one that sanitizes to nothing names no host."""
+    sanitized = sanitize_hostname(value) if isinstance(value, str) else ""
+    if not sanitized:
+        raise UsageError(f"invalid host {quoted(value)}: a host name such as compute1")
+    return sanitized
+
+
+def attach_mode(value: str) -> str:
+    if value not in ("rw", "ro"):
+        raise UsageError(f"invalid mode {quoted(value)}: rw or ro")
+    return value
+
+
+def parse_connector(data: bytes, source: str) -> dict:
+    """os-brick's connector properties as UTF-8 JSON, bounded in size and depth."""
+    if len(data) > CONNECTOR_MAX_BYTES:
+        raise UsageError(f"connector from {source} is larger than {CONNECTOR_MAX_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"connector from {source} is not UTF-8: byte {quoted(data[e.start:e.start + 1])} at offset {e.start}") from None
+    try:
+        connector = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"connector from {source} is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise UsageError(f"connector from {source} is nested too deeply") from None
+    return connector_dict(connector, source)
+
+
+def connector_dict(connector: object, source: str = "--initiator") -> dict:
+    """Cinder's validate_connector (`initiator` is required) plus a type check of every key volctl reads."""
+    if not isinstance(connector, dict):
+        raise UsageError(f"connector from {source} must be a JSON object")
+    if "initiator" not in connector:
+        raise UsageError(f"connector from {source} has no 'initiator' (the iSCSI driver needs the initiator name)")
+    for key, types in _CONNECTOR_TYPES.items():
+        value = connector.get(key)
+        if key in connector and value is not None and not isinstance(value, types):
+            wanted = "true or false" if types == (bool,) else "a string"
+            raise UsageError(f"connector from {source}: {key!r} must be {wanted}, not {quoted(value)}")
+    checked = {**connector, "initiator": initiator_name(connector["initiator"])}
+    if connector.get("mode") is not None:
+        attach_mode(connector["mode"])
+    if connector.get("host") is not None:
+        host_name(connector["host"])
+    return checked
 
 
 def sanitize_hostname(value: str) -> str:

@@ -1,14 +1,33 @@
-"""Options shared by several commands."""
+"""Options shared by several commands, and the click types that hand each value to its validator
+in volctl/validate.py as it enters."""
 
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 import click
 
-from volctl.errors import UsageError
+from volctl import validate
+from volctl.errors import UsageError, quoted
 
-MAX_GIB = 1_048_576
+
+class _Validated(click.ParamType):
+    """A click type whose conversion is one validator: its UsageError is the message (exit 2)."""
+
+    def __init__(self, name: str, check: Callable[[str], object]):
+        self.name = name
+        self._check = check
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):  # a default, already converted
+            return value
+        return self._check(value)
+
+
+GIB = _Validated("gib", validate.size_text)
+SECONDS = _Validated("seconds", lambda text: validate.seconds_text(text, "--stale-after"))
+VOLUME_REF = _Validated("volume", validate.volume_ref)
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -22,33 +41,44 @@ def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 json_option = click.option("--json", is_flag=True, expose_value=False, callback=_set_json,
                            help="Machine output: one JSON document on stdout.")
 
-volume_argument = click.argument("volume", metavar="VOL")
+volume_argument = click.argument("volume", metavar="VOL", type=VOLUME_REF)
 
-size_option = click.option("--size", type=click.IntRange(1, MAX_GIB), required=True, metavar="GIB",
-                           help=f"Size in GiB (1 to {MAX_GIB}).")
+size_option = click.option("--size", type=GIB, required=True, metavar="GIB",
+                           help=f"Size in GiB (1 to {validate.MAX_GIB}).")
+
+
+def exclusive(*names: str) -> Callable:
+    """Refuse (exit 2, before anything happens) a command given more than one of these options."""
+
+    def check(ctx: click.Context, param: click.Parameter, value):
+        given = [p for p in ctx.command.params if p.name in names and ctx.params.get(p.name) is not None]
+        if value is not None and given:
+            flags = " and ".join(sorted({p.opts[0] for p in given} | {param.opts[0]}))
+            raise UsageError(f"{flags} exclude each other: give one")
+        return value
+
+    return check
 
 
 def connector_options(func):
-    func = click.option("--connector", "connector_file", metavar="FILE|-",
+    func = click.option("--connector", "connector_file", metavar="FILE|-", callback=exclusive("initiator"),
                         help="os-brick connector properties as JSON (- for stdin); must hold 'initiator'.")(func)
-    func = click.option("--initiator", metavar="IQN", help="Shorthand for a connector {\"initiator\": IQN}.")(func)
+    func = click.option("--initiator", metavar="IQN", callback=exclusive("connector_file"),
+                        help="Shorthand for a connector {\"initiator\": IQN}.")(func)
     return func
 
 
 def read_connector(initiator: str | None, connector_file: str | None) -> dict:
-    from volctl.service import checked_connector, parse_connector
-
-    if (initiator is None) == (connector_file is None):
-        raise UsageError("give exactly one of --initiator IQN or --connector FILE|-")
+    if initiator is None and connector_file is None:
+        raise UsageError("give one of --initiator IQN or --connector FILE|-")
     if initiator is not None:
-        return checked_connector({"initiator": initiator})
+        return validate.connector_dict({"initiator": initiator})
+    limit = validate.CONNECTOR_MAX_BYTES + 1  # one byte more than allowed is enough to refuse it
     if connector_file == "-":
-        return parse_connector(sys.stdin.read(), "stdin")
+        return validate.parse_connector(sys.stdin.buffer.read(limit), "stdin")
     try:
-        with open(connector_file, encoding="utf-8") as f:
-            text = f.read()
+        with open(connector_file, "rb") as f:
+            data = f.read(limit)
     except OSError as e:
-        raise UsageError(f"cannot read connector file {connector_file}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"connector file {connector_file} is not UTF-8 text") from None
-    return parse_connector(text, connector_file)
+        raise UsageError(f"cannot read connector file {quoted(connector_file)}: {e.strerror}") from None
+    return validate.parse_connector(data, quoted(connector_file))

@@ -1,13 +1,13 @@
 import click
 
 from volctl import output
-from volctl.commands._options import json_option
+from volctl.commands._options import SECONDS, json_option
 from volctl.errors import ExitCode
 
 
 @click.command()
 @click.option("--repair", is_flag=True, help="Fix what can be fixed without losing anything, and say what was done.")
-@click.option("--stale-after", type=click.FloatRange(0), default=300.0, show_default=True, metavar="SECONDS",
+@click.option("--stale-after", type=SECONDS, default=300.0, show_default=True, metavar="SECONDS",
               help="How long a volume may sit in creating/attaching/detaching/deleting/extending before it counts as stuck.")
 @json_option
 @click.pass_obj
