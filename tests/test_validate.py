@@ -127,6 +127,11 @@ def test_connector_keys_volctl_reads_are_type_checked(key, value):
     assert key in message or "initiator" in message or "host" in message
 
 
+@pytest.mark.parametrize("host", ["compu\x1b[31mte9", "\ncompute9", "compute\t9", "", "___", "\u2028"])
+def test_host_with_control_characters_or_nothing_left_is_refused(host):
+    assert "invalid host" in rejects(validate.host_name, host)
+
+
 def test_connector_accepts_os_bricks_properties():
     properties = {"initiator": INITIATOR.upper(), "multipath": False, "enforce_multipath": False, "host": "compute_1",
                   "platform": "x86_64", "os_type": "linux", "ip": "192.0.2.10", "do_local_attach": False, "mode": "ro",
@@ -140,6 +145,8 @@ def test_connector_accepts_os_bricks_properties():
     (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
     (b'{"initiator": ', "not JSON"),
     (b"[]", "must be a JSON object"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "host": "c\\udcff1"}', "which is not a character"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "os_type": "linux\\ud800"}', "which is not a character"),
     (b"{}", "has no 'initiator'"),
 ])
 def test_parse_connector_refuses(data, why):

@@ -143,7 +143,8 @@ def mountpoint(value: str) -> str:
 
 def host_name(value: str) -> str:
     """--host / a connector's host, as Cinder stores it; one that sanitizes to nothing names no host."""
-    sanitized = sanitize_hostname(value) if isinstance(value, str) else ""
+    # Cinder would silently drop a control character; here it is a typo or an injection to refuse.
+    sanitized = sanitize_hostname(value) if isinstance(value, str) and value.isprintable() else ""
     if not sanitized:
         raise UsageError(f"invalid host {quoted(value)}: a host name such as compute1")
     return sanitized
@@ -169,6 +170,10 @@ def parse_connector(data: bytes, source: str) -> dict:
         raise UsageError(f"connector from {source} is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise UsageError(f"connector from {source} is nested too deeply") from None
+    try:  # a \\udcXX escape decodes to a lone surrogate: the JSON spelling of a byte that is not UTF-8
+        json.dumps(connector, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UsageError(f"connector from {source} holds {quoted(e.object[e.start:e.end])}, which is not a character") from None
     return connector_dict(connector, source)
 
 
