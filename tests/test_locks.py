@@ -158,10 +158,20 @@ def test_lock_file_is_private(path):
 
 
 def test_unopenable_lock_is_environment_problem(tmp_path):
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(EnvironmentProblem) as info:
-        with FileLock(tmp_path / "missing-dir" / "x.lock").held():
+        with FileLock(tmp_path / "a-file" / "x.lock").held():
             pass
-    assert "missing-dir" in str(info.value)
+    assert "a-file" in str(info.value)
+
+
+def test_a_missing_lock_directory_is_made_private(tmp_path):
+    """doctor takes the LIO lock before any inventory (and so any lock directory) exists."""
+    lock = FileLock(tmp_path / "state" / "volctl.db.locks" / "lio.lock")
+    with lock.held():
+        pass
+    for directory in (tmp_path / "state", tmp_path / "state" / "volctl.db.locks"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
 
 def test_locks_layout(tmp_path):

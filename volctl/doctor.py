@@ -257,7 +257,11 @@ class Doctor:
             fields["attach_status"] = status_from_attachments(a.attach_status for a in volume.live_attachments)[1]
         inv = self.service.inventory()
         with inv.write():
-            if inv.cas(volume.id, [volume.status], target, **fields):
+            moved = inv.cas(volume.id, [volume.status], target, **fields)
+            if moved:
                 inv.record(volume, "transition", "doctor", from_status=volume.status, to_status=target,
                            detail="repaired: the operation that left it here is gone" +
                                   (f"; size {fields['size']} GiB as the LV is" if "size" in fields else ""))
+        if not moved:  # someone else moved it first: theirs is the last word, and this repair did nothing
+            current = inv.find(volume.id)
+            raise VolctlError(f"{volume.name} changed meanwhile (now '{current.status if current else 'deleted'}'); run doctor again")

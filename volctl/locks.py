@@ -38,7 +38,11 @@ class FileLock:
 
     def _acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # a read-only command (doctor) before any inventory exists
+                private_directory(self.path.parent)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as e:
             raise EnvironmentProblem(f"cannot open lock {self.path}: {e.strerror}") from None
         deadline = time.monotonic() + self.wait
@@ -81,6 +85,19 @@ class FileLock:
             self._fd = None
 
 
+def private_directory(path: Path) -> None:
+    """path and every missing parent made 0700: the inventory's directory holds CHAP credentials."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            pass  # another volctl made it first
+
+
 class Locks:
     def __init__(self, directory: Path, wait: float = DEFAULT_WAIT):
         self.directory = directory
@@ -90,7 +107,7 @@ class Locks:
 
     def ensure_directory(self) -> None:
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_directory(self.directory)
         except OSError as e:
             raise EnvironmentProblem(f"cannot create lock directory {self.directory}: {e.strerror}") from None
 
