@@ -8,7 +8,7 @@ from typing import Callable
 
 import click
 
-from volctl import validate
+from volctl import completion, validate
 from volctl.errors import UsageError, quoted
 
 
@@ -41,7 +41,7 @@ def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 json_option = click.option("--json", is_flag=True, expose_value=False, callback=_set_json,
                            help="Machine output: one JSON document on stdout.")
 
-volume_argument = click.argument("volume", metavar="VOL", type=VOLUME_REF)
+volume_argument = click.argument("volume", metavar="VOL", type=VOLUME_REF, shell_complete=completion.volume)
 
 size_option = click.option("--size", type=GIB, required=True, metavar="GIB",
                            help=f"Size in GiB (1 to {validate.MAX_GIB}).")

@@ -1,13 +1,15 @@
 import click
 
-from volctl import output
+from volctl import completion, output
 from volctl.commands._options import exclusive, json_option, volume_argument
 
 
 @click.command()
 @volume_argument
-@click.option("--attachment", "attachment_id", metavar="ID", callback=exclusive("instance"), help="The attachment to end.")
-@click.option("--instance", metavar="UUID", callback=exclusive("attachment_id"), help="End the attachment of this instance.")
+@click.option("--attachment", "attachment_id", metavar="ID", callback=exclusive("instance"),
+              shell_complete=completion.attachment, help="The attachment to end.")
+@click.option("--instance", metavar="UUID", callback=exclusive("attachment_id"),
+              shell_complete=completion.instance, help="End the attachment of this instance.")
 @json_option
 @click.pass_obj
 def detach(app, *, volume: str, attachment_id: str | None, instance: str | None) -> None:
