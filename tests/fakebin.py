@@ -27,6 +27,10 @@ Environment hooks of the fake programs:
 `python tests/fakebin.py --volctl BARRIER READY_DIR -- ARGS...` runs volctl's CLI in this process
 after importing everything a command needs, touching READY_DIR/<pid> and waiting for a shared
 flock on BARRIER: a test holding the exclusive lock releases all waiting processes at once.
+With FAKEHOST_MEET_DIR and FAKEHOST_MEET_COUNT set, it also holds the process's first inventory
+write transaction (before its BEGIN IMMEDIATE) until COUNT processes have reached theirs, or
+MEET_TIMEOUT has passed: every racer has read what it reads before writing before any of them
+writes, so a check-then-act loses every race instead of one in several.
 
 As a module (imported by tests) it provides FakeBin, one shared fake host with its own inventory,
 config and paths, and the `fakebin` pytest fixture.
@@ -47,6 +51,9 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 TOOLS = ("lvcreate", "lvs", "vgs", "lvextend", "lvremove", "udevadm", "dd", "cinder-rtstool")
 HANG_SECONDS = 120.0
+# Long enough for 16 processes on 2 busy cores to reach their write; only a process that never
+# writes (a test bug, caught by together()) makes the others wait this long.
+MEET_TIMEOUT = 30.0
 
 
 # -- the shared state ---------------------------------------------------------------------------
@@ -128,10 +135,7 @@ def tool_main(tool: str, args: list[str]) -> int:
             code, out, err = int(os.environ.get("FAKEHOST_FAIL_CODE") or 5), "", f"simulated failure: {' '.join(argv)}\n"
         else:
             host = FakeHost.from_state(document)
-            handler = getattr(host, "_" + tool.replace("-", "_"))
-            code, out, err = handler(args)
-            if tool == "cinder-rtstool":
-                host._mirror_configfs()
+            code, out, err = host.answer(argv)
             document.update(host.to_state())
         _log(document, "end", argv, exit=code)
         store(state, document)
@@ -153,12 +157,39 @@ def volctl_main(barrier: str, ready_dir: str, args: list[str]) -> None:
     import volctl.doctor  # noqa: F401
     import volctl.service  # noqa: F401
 
+    if os.environ.get("FAKEHOST_MEET_DIR"):
+        _meet_before_first_write(Path(os.environ["FAKEHOST_MEET_DIR"]), int(os.environ["FAKEHOST_MEET_COUNT"]))
     fd = os.open(barrier, os.O_RDONLY | os.O_CLOEXEC)
     Path(ready_dir, str(os.getpid())).touch()
     fcntl.flock(fd, fcntl.LOCK_SH)
     os.close(fd)
     sys.argv = ["volctl", *args]
     volctl.cli.main()
+
+
+def _meet_before_first_write(directory: Path, count: int) -> None:
+    """Wrap Inventory.write in this process only (volctl has no test hook): the first call marks
+    directory/arrived/<pid> and waits until `count` processes have, then opens the transaction.
+    A wait that times out marks directory/late/<pid>, so the test can tell the race was not held."""
+    from volctl.inventory import Inventory
+
+    original = Inventory.write
+    first = [True]
+
+    def write(self):
+        if first:
+            first.clear()
+            arrived = directory / "arrived"
+            (arrived / str(os.getpid())).touch()
+            deadline = time.monotonic() + MEET_TIMEOUT
+            while len(os.listdir(arrived)) < count:
+                if time.monotonic() > deadline:
+                    (directory / "late" / str(os.getpid())).touch()
+                    break
+                time.sleep(0.002)
+        return original(self)
+
+    Inventory.write = write
 
 
 if __name__ == "__main__":
@@ -299,12 +330,22 @@ class FakeBin:
         assert proc.exit_code == 0, str(proc)
         return proc
 
-    def together(self, commands: list[list[str]], env: dict | None = None, timeout: float = 180) -> list[Proc]:
+    def together(self, commands: list[list[str]], env: dict | None = None, timeout: float = 180,
+                 meet_before_write: bool = False) -> list[Proc]:
         """Start one volctl process per command, wait until every one has imported what it needs and
-        waits on the start line, then release them all at once. Results in the order given."""
+        waits on the start line, then release them all at once. Results in the order given.
+
+        meet_before_write: besides, no process opens its first write transaction before every one
+        has reached its own (see volctl_main), so all have read the volume before anyone writes.
+        Every command must then write; together() checks that each one arrived and none timed out."""
         round_dir = self.root / f"barrier-{time.monotonic_ns()}"
         ready = round_dir / "ready"
         ready.mkdir(parents=True)
+        if meet_before_write:
+            meet = round_dir / "meet"
+            (meet / "arrived").mkdir(parents=True)
+            (meet / "late").mkdir()
+            env = {**(env or {}), "FAKEHOST_MEET_DIR": str(meet), "FAKEHOST_MEET_COUNT": str(len(commands))}
         barrier = round_dir / "barrier"
         barrier.touch()
         fd = os.open(barrier, os.O_RDWR | os.O_CLOEXEC)
@@ -330,7 +371,12 @@ class FakeBin:
             raise
         finally:
             os.close(fd)  # the start: every waiting process gets its shared lock now
-        return [self.finish(args, p, timeout=timeout) for args, p in zip(commands, popens)]
+        procs = [self.finish(args, p, timeout=timeout) for args, p in zip(commands, popens)]
+        if meet_before_write:
+            arrived, late = (sorted(int(p) for p in os.listdir(meet / d)) for d in ("arrived", "late"))
+            assert (arrived, late) == (sorted(p.pid for p in procs), []), \
+                f"the meet before the first write did not hold every process: arrived {arrived}, timed out {late}"
+        return procs
 
     def assert_never_locked(self) -> None:
         """No "database is locked" reached any process's output."""

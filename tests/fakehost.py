@@ -4,19 +4,20 @@ cinder-rtstool ...) from in-memory LVM and LIO state, the way the real tools do.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
-from volctl.errors import CommandFailed, ToolMissing
-from volctl.redact import mask, mask_argv
-from volctl.runner import CommandResult, Runner
+from fakeargs import Refused, canonical_ip, rtstool_args, rtstool_create_options, traceback, valid_wwn
+from fakelvm import GIB, FakeLvm
 
-GIB = 1024**3
+from volctl.errors import ToolMissing
+from volctl.runner import Runner
+
 
 
 @dataclass
@@ -33,9 +34,10 @@ class Failure:
     exit_code: int
     stderr: str
     times: int  # how many more calls fail; -1 for always
+    effect: bool = False  # the command does its work before failing
 
 
-class FakeHost(Runner):
+class FakeHost(FakeLvm, Runner):
     """configfs and save_file, when given, are kept as LIO keeps them: the ACL directories under
     <configfs>/<iqn>/tpgt_1/acls/ and rtslib's saveconfig.json, so code reading them sees the truth."""
 
@@ -52,14 +54,17 @@ class FakeHost(Runner):
         self.missing: set[str] = set()
         self.failures: list[Failure] = []
         self.before_call: Callable[[list[str]], None] | None = None
+        # "ip:port" another service holds: `cinder-rtstool create` fails binding it, leaving a half-made target
+        self.busy_portals: set[str] = set()
 
     # -- test controls -------------------------------------------------------------------
 
     def fail(self, prefix: Sequence[str] | Callable[[Sequence[str]], bool], exit_code: int = 5,
-             stderr: str = "simulated failure", times: int = -1) -> None:
-        """Make matching commands fail; prefix is the first words of argv."""
+             stderr: str = "simulated failure", times: int = -1, effect: bool = False) -> None:
+        """Make matching commands fail; prefix is the first words of argv. With effect, the command
+        does its work first (a tool that fails after changing the host)."""
         matches = prefix if callable(prefix) else (lambda argv, p=list(prefix): list(argv[: len(p)]) == p)
-        self.failures.append(Failure(matches, exit_code, stderr, times))
+        self.failures.append(Failure(matches, exit_code, stderr, times, effect))
 
     def commands(self, program: str | None = None) -> list[list[str]]:
         return [c for c in self.calls if program is None or c[0] == program]
@@ -80,6 +85,7 @@ class FakeHost(Runner):
             "lvs": [[vg, name, dict(lv)] for (vg, name), lv in sorted(self.lvs.items())],
             "targets": targets(self.targets),
             "saved": None if self.saved is None else targets(self.saved),
+            "busy_portals": sorted(self.busy_portals),
             "configfs": str(self.configfs) if self.configfs is not None else None,
             "save_file": str(self.save_file) if self.save_file is not None else None,
         }
@@ -97,149 +103,111 @@ class FakeHost(Runner):
         host.lvs = {(vg, name): dict(lv) for vg, name, lv in state["lvs"]}
         host.targets = targets(state["targets"])
         host.saved = None if state.get("saved") is None else targets(state["saved"])
+        host.busy_portals = set(state.get("busy_portals", ()))
         return host
 
     # -- the Runner interface ------------------------------------------------------------
 
-    def run(self, argv, *, secrets: Iterable[str] = (), ok_codes=(0,), timeout=None, on_stderr=None) -> CommandResult:
-        argv = [str(a) for a in argv]
-        hidden = [s for s in secrets if s]
+    def _start(self, argv: list[str], timeout: float, on_stderr) -> tuple[int | None, str, str]:
+        """Only the program is fake: Runner.run masks, logs and reports as in production."""
         self.calls.append(argv)
         if self.before_call:
             self.before_call(argv)
         if argv[0] in self.missing:
             raise ToolMissing(argv[0])
-        started = time.monotonic()
-        code, out, err = 0, "", ""
         for failure in self.failures:
             if failure.times != 0 and failure.matches(argv):
                 failure.times -= 1 if failure.times > 0 else 0
-                code, err = failure.exit_code, failure.stderr
-                break
-        else:
-            handler = getattr(self, "_" + argv[0].replace("-", "_"), None)
-            if handler is None:
-                raise AssertionError(f"FakeHost does not know {argv!r}")
-            code, out, err = handler(argv[1:])
-            if argv[0] == "cinder-rtstool":
-                self._mirror_configfs()
-            if on_stderr and err:
-                on_stderr(err)
-        shown = tuple(mask_argv(argv, hidden))
-        result = CommandResult(shown, code, out, mask(err, hidden), time.monotonic() - started)
-        if self.on_command:
-            self.on_command(result)
-        if code not in ok_codes:
-            raise CommandFailed(shown, code, result.stderr)
-        return result
+                if failure.effect:  # the command gets part of the way, then fails
+                    self.answer(argv)
+                return failure.exit_code, "", failure.stderr
+        code, out, err = self.answer(argv)
+        if on_stderr and err:
+            on_stderr(err)
+        return code, out, err
 
-    # -- LVM -----------------------------------------------------------------------------
-
-    def _vg_free(self, vg: str) -> int:
-        return self.vgs[vg] - sum(lv["size"] for (g, _), lv in self.lvs.items() if g == vg and not lv["attr"].startswith("V"))
-
-    def _lvcreate(self, args: list[str]):
-        if args[0] == "-T" and args[1] == "-V":  # thin volume: -T -V Ng -n NAME VG/POOL
-            size, name, (vg, pool) = _gib(args[2]), args[4], args[5].split("/")
-            if (vg, pool) not in self.lvs:
-                return 5, "", f'  Failed to find logical volume "{vg}/{pool}"\n'
-            attr = "Vwi-a-tz--"
-        elif args[0] == "-T" and args[1] == "-L":  # thin pool: -T -L Ng VG/POOL
-            size, (vg, name) = _gib(args[2]), args[3].split("/")
-            attr, pool = "twi-a-tz--", ""
-        else:  # thick: -n NAME VG -L Ng
-            name, vg, size = args[1], args[2], _gib(args[4])
-            attr, pool = "-wi-a-----", ""
-        if vg not in self.vgs:
-            return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
-        if (vg, name) in self.lvs:
-            return 5, "", f'  Logical Volume "{name}" already exists in volume group "{vg}"\n'
-        if not attr.startswith("V") and size > self._vg_free(vg):
-            return 5, "", f'  Volume group "{vg}" has insufficient free space\n'
-        self.lvs[(vg, name)] = {"size": size, "attr": attr, "pool": pool if attr.startswith("V") else ""}
-        return 0, f'  Logical volume "{name}" created.\n', ""
-
-    def _lvs(self, args: list[str]):
-        target = args[-1]
-        vg, _, name = target.partition("/")
-        if vg not in self.vgs:
-            return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
-        if name and (vg, name) not in self.lvs:
-            return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
-        rows = [
-            {"vg_name": g, "lv_name": n, "lv_size": str(lv["size"]), "lv_attr": lv["attr"], "lv_path": f"/dev/{g}/{n}",
-             "pool_lv": lv["pool"]}
-            for (g, n), lv in sorted(self.lvs.items())
-            if g == vg and (not name or n == name)
-        ]
-        return 0, json.dumps({"report": [{"lv": rows}]}), ""
-
-    def _vgs(self, args: list[str]):
-        vg = args[-1]
-        if vg not in self.vgs:
-            return 5, "", f'  Volume group "{vg}" not found\n'
-        row = {"vg_name": vg, "vg_size": str(self.vgs[vg]), "vg_free": str(self._vg_free(vg))}
-        return 0, json.dumps({"report": [{"vg": [row]}]}), ""
-
-    def _lvextend(self, args: list[str]):
-        size, (vg, name) = _gib(args[1]), args[2].split("/")
-        if (vg, name) not in self.lvs:
-            return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
-        self.lvs[(vg, name)]["size"] = size
-        return 0, f'  Logical volume {vg}/{name} successfully resized.\n', ""
-
-    def _lvremove(self, args: list[str]):
-        vg, name = args[-1].split("/")
-        if (vg, name) not in self.lvs:
-            return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
-        del self.lvs[(vg, name)]
-        return 0, f'  Logical volume "{name}" successfully removed.\n', ""
-
-    def _udevadm(self, args: list[str]):
-        return 0, "", ""
-
-    def _dd(self, args: list[str]):
-        count = int(next(a for a in args if a.startswith("count="))[6:])
-        return 0, "", f"{count // 2} bytes copied\r{count} bytes ({count} B) copied, 0.1 s, 1 GB/s\n"
+    def answer(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        """What the fake program does with argv (shared with tests/fakebin.py)."""
+        handler = getattr(self, "_" + argv[0].replace("-", "_"), None)
+        if handler is None:
+            raise AssertionError(f"FakeHost does not know {list(argv)!r}")
+        try:
+            code, out, err = handler(list(argv[1:]))
+        except Refused as refused:
+            return refused.exit_code, refused.stdout, refused.stderr
+        if argv[0] == "cinder-rtstool":
+            self._mirror_configfs()
+        return code, out, err
 
     # -- cinder-rtstool ------------------------------------------------------------------
 
     def _cinder_rtstool(self, args: list[str]):
-        sub, rest = args[0], args[1:]
+        """cinder/cmd/rtstool.py main(): its argument counts, its usage() on stdout with exit 1,
+        and an uncaught RtstoolError or RTSLibError as a traceback with exit 1."""
+        sub, rest = rtstool_args(args)
         if sub == "create":
-            device, iqn, user, password, iser = rest[:5]
-            if iqn in self.targets:
-                return 0, "", ""
-            ips = next((a[2:] for a in rest[5:] if a.startswith("-a")), "0.0.0.0")
-            port = next((a[2:] for a in rest[5:] if a.startswith("-p")), "3260")
-            self.targets[iqn] = FakeTarget(device, portals=tuple(f"{ip}:{port}" for ip in ips.split(",")), iser=iser == "True")
-            return 0, "", ""
+            return self._rtstool_create(rest[:5], rtstool_create_options(rest[5:]))
         if sub == "get-targets":
             return 0, "".join(f"{iqn}\n" for iqn in self.targets), ""
-        if sub == "add-initiator":
-            iqn, user, password, initiator = rest[:4]
+        if sub in ("add-initiator", "delete-initiator"):
+            iqn, initiator = rest[0], rest[-1]
             if iqn not in self.targets:
-                return 1, "", f"Traceback (most recent call last):\ncinder.cmd.rtstool.RtstoolError: Could not find target {iqn}\n"
-            self.targets[iqn].acls.setdefault(initiator.lower(), (user, password))
-            return 0, "", ""
-        if sub == "delete-initiator":
-            iqn, initiator = rest[:2]
-            if iqn not in self.targets:
-                return 1, "", f"Traceback (most recent call last):\ncinder.cmd.rtstool.RtstoolError: Could not find target {iqn}\n"
-            if self.targets[iqn].acls.pop(initiator.lower(), None) is None:
-                return 0, f"delete_initiator: {initiator} ACL not found. Continuing.\n", ""
+                return 1, "", traceback(f"cinder.cmd.rtstool.RtstoolError: Could not find target {iqn}")
+            acls = self.targets[iqn].acls
+            if sub == "delete-initiator":
+                if acls.pop(initiator.lower(), None) is None:
+                    return 0, f"delete_initiator: {initiator} ACL not found. Continuing.\n", ""
+                return 0, "", ""
+            if initiator.lower() not in acls:
+                if not valid_wwn(initiator):
+                    return 1, "", traceback("rtslib_fb.utils.RTSLibError: WWN not valid as: iqn, naa, eui")
+                acls[initiator.lower()] = (rest[1], rest[2])
             return 0, "", ""
         if sub == "delete":
             self.targets.pop(rest[0], None)
             return 0, "", ""
-        if sub == "save":
-            self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in self.targets.items()}
-            if self.save_file is not None:
-                self.save_file.parent.mkdir(parents=True, exist_ok=True)
-                self.save_file.write_text(json.dumps(self._saveconfig(), indent=2))
+        if sub == "verify":
             return 0, "", ""
-        return 1, "Usage: cinder-rtstool ...\n", ""
+        if sub == "restore":
+            assert not rest, "FakeHost restores only the default save file"
+            self.targets = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in (self.saved or {}).items()}
+            return 0, "", ""
+        assert not rest, "FakeHost saves only to the default save file (volctl reads that one)"
+        self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in self.targets.items()}
+        if self.save_file is not None:
+            self.save_file.parent.mkdir(parents=True, exist_ok=True)
+            self.save_file.write_text(json.dumps(self._saveconfig(), indent=2))
+        return 0, "", ""
 
+    def _rtstool_create(self, positional: list[str], options: dict):
+        device, iqn, user, password, iser = positional
+        if iqn in self.targets:  # its storage object exists: rtstool returns without looking further
+            return 0, "", ""
+        match = re.fullmatch(r"/dev/([^/]+)/([^/]+)", device)
+        lv = self.lvs.get((match.group(1), match.group(2))) if match else None
+        if lv is None or lv["attr"].startswith("t"):
+            return 1, "", traceback(f"rtslib_fb.utils.RTSLibError: Device {device} does not exist")
+        if not valid_wwn(iqn):
+            return 1, "", traceback("rtslib_fb.utils.RTSLibError: WWN not valid as: iqn, naa, eui")
+        initiators = [i for i in options.get("initiators", "").strip(" ").split(",") if i]
+        if any(not valid_wwn(i) for i in initiators):
+            return 1, "", traceback("rtslib_fb.utils.RTSLibError: WWN not valid as: iqn, naa, eui")
+        port = options.get("port", 3260)
+        # Target, TPG, LUN and ACLs exist from here on; a portal that cannot bind leaves them behind.
+        target = FakeTarget(device, {i.lower(): (user, password) for i in initiators}, iser=iser == "True")
+        self.targets[iqn] = target
+        ips, allowed_to_fail = (options["ips"], ()) if "ips" in options else (["0.0.0.0", "[::0]"], ("[::0]",))
+        out = ""
+        for ip in ips:
+            portal = f"{canonical_ip(ip)}:{port}"
+            if portal in self.busy_portals or not _valid_ip(canonical_ip(ip)) or not 0 < port < 65536:
+                out += (f"{'Warning' if ip in allowed_to_fail else 'Error'}: creating NetworkPortal: ensure port {port} "
+                        f"on ip {ip} is not in use by another service.\n")
+                if ip not in allowed_to_fail:
+                    return 1, out, traceback("rtslib_fb.utils.RTSLibError: Could not create NetworkPortal in configFS")
+                continue
+            target.portals += (portal,)
+        return 0, out, ""
 
     def _saveconfig(self) -> dict:
         """The shape rtslib's RTSRoot.save_to_file writes (only the parts volctl reads)."""
@@ -281,7 +249,9 @@ class FakeHost(Runner):
                 (acls / initiator).mkdir(exist_ok=True)
 
 
-def _gib(text: str) -> int:
-    match = re.fullmatch(r"(\d+)g", text)
-    assert match, text
-    return int(match.group(1)) * GIB
+def _valid_ip(ip: str) -> bool:
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        return False
+    return True

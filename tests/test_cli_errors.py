@@ -309,11 +309,25 @@ def test_command_failure_masks_the_chap_password(volctl, host):
     assert password not in ok(volctl("history", "v1")).stdout
 
 
-def test_verbose_does_not_leak_the_password(volctl, host):
-    create(volctl)
-    r = ok(volctl("-v", "connect", "v1", "--initiator", INITIATOR_1, "--json"))
+def test_verbose_does_not_leak_the_password(tmp_path):
+    """Real volctl processes (in-process, -v's log never reaches the captured stderr): the debug
+    log is there, naming every cinder-rtstool call, and the password is in none of it, even when
+    the failing tool echoes its whole argv on stderr."""
+    from fakebin import FakeBin
+
+    fb = FakeBin(tmp_path / "host")
+    fb.ok("create", "--size", "1", "--name", "v1")
+    r = fb.ok("-v", "connect", "v1", "--initiator", INITIATOR_1, "--json")
     password = r.json()["data"]["auth_password"]
+    for call in ("create", "add-initiator", "save"):
+        assert f"run: cinder-rtstool {call} " in r.stderr or f"run: cinder-rtstool {call}\n" in r.stderr, r.stderr
+    assert f"{r.json()['data']['auth_username']} *** " in r.stderr  # the argv is logged, masked
     assert password not in r.stderr
+    failed = fb.run("-v", "connect", "v1", "--initiator", INITIATOR_2,
+                    env={"FAKEHOST_FAIL": "cinder-rtstool add-initiator"})
+    assert failed.exit_code == 6 and "run: cinder-rtstool add-initiator " in failed.stderr, str(failed)
+    assert "simulated failure: cinder-rtstool add-initiator" in failed.stderr
+    assert password not in failed.stderr
 
 
 # -- 7: environment -------------------------------------------------------------------------

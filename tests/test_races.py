@@ -2,6 +2,10 @@
 holds them at a start line until each has imported everything), repeated for several rounds,
 sharing one SQLite inventory and one fake host.
 
+For the one-winner races the processes also meet before their first write transaction (after
+reading the volume), so a check-then-act (read the status, then write it unconditionally) lets every
+racer win on every run instead of once in several.
+
 State changes are compare-and-swaps, so of concurrent callers on one volume exactly one wins and
 the others exit 5 naming the expected and the current status; on different volumes nobody fails;
 "database is locked" never reaches a user; external steps of one volume never interleave
@@ -100,7 +104,7 @@ def test_reserve_one_winner_per_round(fakebin):
         svc.create(size=1, name="v1")
     rounds = 3
     for _ in range(rounds):
-        procs = fb.together([["reserve", "v1"]] * N)
+        procs = fb.together([["reserve", "v1"]] * N, meet_before_write=True)
         assert sorted(exits(procs)) == [0] + [5] * (N - 1), [str(p) for p in procs]
         for loser in (p for p in procs if p.exit_code):
             assert "volume v1 is 'attaching'; reserve needs 'available'" in loser.stderr, loser
@@ -119,7 +123,7 @@ def test_reserve_one_winner_json(fakebin):
     fb = fakebin
     with fb.service() as svc:
         vid = svc.create(size=1, name="v1").volume.id
-    procs = fb.together([["reserve", vid, "--json"]] * N)
+    procs = fb.together([["reserve", vid, "--json"]] * N, meet_before_write=True)
     winners = [p for p in procs if p.exit_code == 0]
     assert len(winners) == 1 and winners[0].json()["status"] == "attaching"
     assert all(p.exit_code == 5 and p.stdout == "" and "'attaching'" in p.stderr for p in procs if p.exit_code)
@@ -135,7 +139,8 @@ def test_attach_one_winner_on_a_volume_without_multiattach(fakebin):
         with fb.service() as svc:
             svc.reserve("v1")
         instances = [str(uuid.uuid4()) for _ in range(N)]
-        procs = fb.together([["attach", "v1", "--instance", i, "--host", "compute1", "--json"] for i in instances])
+        procs = fb.together([["attach", "v1", "--instance", i, "--host", "compute1", "--json"] for i in instances],
+                            meet_before_write=True)
         assert sorted(exits(procs)) == [0] + [5] * (N - 1), [str(p) for p in procs]
         winner = next(i for i, p in zip(instances, procs) if p.exit_code == 0)
         for loser in (p for p in procs if p.exit_code):
@@ -157,7 +162,7 @@ def test_attach_everyone_wins_on_a_multiattach_volume(fakebin):
         svc.create(size=1, name="shared", multiattach=True)
         svc.reserve("shared")
     instances = [str(uuid.uuid4()) for _ in range(N)]
-    procs = fb.together([["attach", "shared", "--instance", i] for i in instances])
+    procs = fb.together([["attach", "shared", "--instance", i] for i in instances], meet_before_write=True)
     assert exits(procs) == [0] * N, [str(p) for p in procs]
     v = volume(fb, "shared")
     assert v.status == Status.IN_USE and sorted(a.instance_uuid for a in v.live_attachments) == sorted(instances)
@@ -340,11 +345,12 @@ def test_fake_host_state_survives_the_round_trip(tmp_path):
     host = FakeHost(configfs=tmp_path / "configfs", save_file=tmp_path / "saveconfig.json")
     (tmp_path / "configfs").mkdir()
     host.add_lv(VG, "volume-1", 2)
-    host.run(["cinder-rtstool", "create", "/dev/x/volume-1", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16",
+    host.add_lv(VG, "volume-2", 1)
+    host.run(["cinder-rtstool", "create", f"/dev/{VG}/volume-1", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16",
               "False", "-p3260", "-a10.0.0.1,10.0.0.2"])
     host.run(["cinder-rtstool", "add-initiator", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16", INITIATOR])
     host.run(["cinder-rtstool", "save"])
-    host.run(["cinder-rtstool", "create", "/dev/x/volume-2", "iqn.2010-10.org.openstack:volume-2", "u", "p", "True"])
+    host.run(["cinder-rtstool", "create", f"/dev/{VG}/volume-2", "iqn.2010-10.org.openstack:volume-2", "u", "p", "True"])
     again = FakeHost.from_state(host.to_state())
     assert again.to_state() == host.to_state()
     assert (again.vgs, again.lvs, again.targets, again.saved) == (host.vgs, host.lvs, host.targets, host.saved)

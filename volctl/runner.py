@@ -50,19 +50,40 @@ class Runner:
         timeout: float | None = None,
         on_stderr: Callable[[str], None] | None = None,
     ) -> CommandResult:
-        import sh  # deferred: read-only commands never start a program, so they need not pay for it
-
+        argv = [str(a) for a in argv]
         hidden = [s for s in secrets if s]
         shown = tuple(mask_argv(argv, hidden))
         limit = self.timeout if timeout is None else timeout
+        _log().debug("run: %s", " ".join(shown))
+        started = time.monotonic()
+        code, out, err = self._start(argv, limit, on_stderr)
+        duration = time.monotonic() - started
+        result = CommandResult(shown, code, out, mask(err, hidden), duration)
+        _log().debug("exit %s after %.3f s: %s", code, duration, shown[0])
+        if self.on_command is not None:
+            self.on_command(result)
+        if code is None:
+            raise CommandFailed(shown, None, result.stderr, reason=f"timed out after {limit:g} s")
+        if code not in ok_codes:
+            raise CommandFailed(shown, code, result.stderr)
+        return result
+
+    def _start(
+        self, argv: list[str], timeout: float, on_stderr: Callable[[str], None] | None
+    ) -> tuple[int | None, str, str]:
+        """Start the program and wait for it: (exit code, None when the timeout killed it; stdout;
+        stderr), both unmasked. The one step a test host replaces, so masking, the log and the
+        history in run() are the same code in tests as in production."""
+        import sh  # deferred: read-only commands never start a program, so they need not pay for it
+
         try:
             program = sh.Command(argv[0])
         except sh.CommandNotFound:
             raise ToolMissing(argv[0]) from None
         options: dict = dict(
             _env={**os.environ, "LC_ALL": "C"},
-            _ok_code=list(ok_codes),
-            _timeout=limit,
+            _ok_code=[0],
+            _timeout=timeout,
             _tty_in=False,
             _tty_out=False,
             _in=None,
@@ -77,31 +98,16 @@ class Runner:
                 on_stderr(text)
 
             options.update(_err=_on_err, _err_bufsize=0)
-        _log().debug("run: %s", " ".join(shown))
-        started = time.monotonic()
-        failure: CommandFailed | None = None
         try:
             done = program(*argv[1:], **options)
             code, out, err = done.exit_code, _text(done.stdout), _text(done.stderr)
         except sh.TimeoutException:
-            code, out, err = None, "", "".join(streamed)
-            failure = CommandFailed(shown, None, mask(err, hidden), reason=f"timed out after {limit:g} s")
+            return None, "", "".join(streamed)
         except sh.ErrorReturnCode as e:
-            code, out, err = e.exit_code, _text(e.stdout), _text(e.stderr) or "".join(streamed)
+            code, out, err = e.exit_code, _text(e.stdout), _text(e.stderr)
         except PermissionError:
             raise EnvironmentProblem(f"{argv[0]}: permission denied") from None
-        if on_stderr is not None and not err:
-            err = "".join(streamed)
-        duration = time.monotonic() - started
-        result = CommandResult(shown, code, out, mask(err, hidden), duration)
-        _log().debug("exit %s after %.3f s: %s", code, duration, shown[0])
-        if self.on_command is not None:
-            self.on_command(result)
-        if failure is not None:
-            raise failure
-        if code not in ok_codes:
-            raise CommandFailed(shown, code, result.stderr)
-        return result
+        return code, out, err or "".join(streamed)
 
 
 def _text(data: bytes | str | None) -> str:
