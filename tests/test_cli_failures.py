@@ -53,6 +53,8 @@ class Case:
     program: tuple[str, ...]  # argv prefix of the command that fails
     nth: int  # which matching call of this run fails (1 = the first)
     error_state: str | None = None  # the named error state the volume lands in; None = as before
+    # A removal that worked before the failing save is recorded: the inventory view as it then is.
+    removal_recorded: dict | None = None
 
 
 CONNECT = ("connect", "v1", "--initiator", INITIATOR_1)
@@ -74,14 +76,18 @@ CASES = {
     # disconnect
     "disconnect/delete-initiator": Case(setup_connected, ("disconnect", "v1", "--initiator", INITIATOR_1),
                                         (RTS, "delete-initiator"), 1),
-    "disconnect/save": Case(setup_connected, ("disconnect", "v1", "--initiator", INITIATOR_1), (RTS, "save"), 1),
+    "disconnect/save": Case(setup_connected, ("disconnect", "v1", "--initiator", INITIATOR_1), (RTS, "save"), 1,
+                            removal_recorded={"connections": []}),
     # detach of the last attachment: back to in-use
     "detach/delete": Case(setup_in_use, ("detach", "v1"), (RTS, "delete"), 1),
-    "detach/save": Case(setup_in_use, ("detach", "v1"), (RTS, "save"), 1),
+    "detach/save": Case(setup_in_use, ("detach", "v1"), (RTS, "save"), 1,
+                        removal_recorded={"status": "available", "attach_status": "detached", "provider_location": None,
+                                          "connections": [], "attachments": "detached"}),
     # unexport
     "unexport/get-targets": Case(setup_exported, ("unexport", "v1"), (RTS, "get-targets"), 1),
     "unexport/delete": Case(setup_exported, ("unexport", "v1"), (RTS, "delete"), 1),
-    "unexport/save": Case(setup_exported, ("unexport", "v1"), (RTS, "save"), 1),
+    "unexport/save": Case(setup_exported, ("unexport", "v1"), (RTS, "save"), 1,
+                          removal_recorded={"provider_location": None, "connections": []}),
     # delete
     "delete/get-targets": Case(setup_exported, ("delete", "v1"), (RTS, "get-targets"), 1, "error_deleting"),
     "delete/delete": Case(setup_exported, ("delete", "v1"), (RTS, "delete"), 1, "error_deleting"),
@@ -142,6 +148,44 @@ def password_of(volctl) -> str | None:
     return auth.split()[2] if auth else None
 
 
+# A removal that worked followed by a `save` that failed: the running LIO config has lost the ACL or
+# target and the inventory records that, so only the saved config is stale (doctor reports it).
+SAVE_FAILED_AFTER_REMOVAL = {name for name, case in CASES.items() if case.removal_recorded}
+
+
+def assert_host_agrees(volctl, host, name: str, save_failing: bool) -> None:
+    """The inventory and the host tell one story after the failure: a target exists exactly when the
+    volume records an export (error_deleting may have lost the target: delete settles it, and doctor
+    says so), its ACLs are the recorded connections, the LV exists unless create failed, and doctor
+    reports exactly that drift and nothing else."""
+    host.failures.clear()  # the failure has happened; doctor needs a working host to look
+    stale_expected = name in SAVE_FAILED_AFTER_REMOVAL
+    doc = show(volctl)
+    vg, lv_name = doc["lv_path"].split("/")[2:]
+    iqn = "iqn.2010-10.org.openstack:" + lv_name
+    recorded = {c["initiator"] for c in doc["connections"]}
+    expected_drift = set()
+    if iqn in host.targets:
+        assert doc["provider_location"] and iqn in doc["provider_location"], f"target {iqn} without a recorded export"
+        acls = set(host.targets[iqn].acls)
+        assert acls <= recorded, f"ACLs on {iqn} that no connection records: {acls - recorded}"
+        assert acls == recorded, f"recorded connections without an ACL: {recorded - acls}"
+        expected_drift |= {("acl_missing", initiator) for initiator in recorded - acls}
+    elif doc["provider_location"]:
+        assert doc["status"] == "error_deleting", f"'{doc['status']}' volume records an export without a target"
+        expected_drift.add(("target_missing", iqn))
+    else:
+        assert not recorded, "connections recorded on an unexported volume"
+    assert ((vg, lv_name) in host.lvs) == (doc["status"] != "error"), (doc["status"], host.lvs)
+    saved = None if host.saved is None else {i: set(t.acls) for i, t in host.saved.items()}
+    if saved != {i: set(t.acls) for i, t in host.targets.items()} and (saved is not None or host.targets):
+        assert save_failing or doc["status"] == "error_deleting" or stale_expected, f"the saved LIO config is stale: {saved}"
+        expected_drift.add(("saved_config", str(host.save_file)))
+    report = volctl("doctor", "--json")
+    assert report.exit_code == (5 if expected_drift else 0), (report.exit_code, report.stdout, report.stderr)
+    assert {(d["kind"], d["subject"]) for d in report.json()["drift"]} == expected_drift
+
+
 PARAMS = [pytest.param(name, always, id=f"{name}-{'always' if always else 'once'}")
           for name in CASES for always in (False, True) if always or name not in ONCE_IS_ENOUGH]
 
@@ -169,6 +213,11 @@ def test_failure_leaves_the_documented_state(volctl, host, name, always):
     after = show(volctl)
     if case.error_state:
         assert after["status"] == case.error_state
+    elif case.removal_recorded:
+        expected = {**before, **case.removal_recorded}
+        if case.removal_recorded.get("attachments") == "detached":
+            expected["attachments"] = [(a, "detached") for a, _ in before["attachments"]]
+        assert inventory_view(after) == expected
     else:
         assert inventory_view(after) == before
 
@@ -194,6 +243,8 @@ def test_failure_leaves_the_documented_state(volctl, host, name, always):
         saved_after = saved_state(host)
         for iqn, acls in (saved_after or {}).items():
             assert iqn in (saved_before or {}) and acls <= saved_before[iqn]
+
+    assert_host_agrees(volctl, host, name, always)
 
     # the CHAP password appears nowhere but in connect's own output
     password = password_of(volctl)
@@ -235,3 +286,32 @@ def test_retry_after_a_failure_succeeds(volctl, host):
     assert volctl("delete", "v1").exit_code == 6
     ok(volctl("delete", "v1"))
     assert host.lvs == {} and host.targets == {}
+
+
+# -- a `cinder-rtstool create` that fails after making the target ---------------------------------
+
+
+@pytest.mark.parametrize("how", ["portal-busy", "fails-after-its-work"])
+@pytest.mark.parametrize("args", [("export", "v1"), CONNECT], ids=["export", "connect"])
+def test_a_half_made_target_is_removed_again(volctl, host, configfs, args, how):
+    """rtstool makes the storage object, target, TPG and LUN before binding the portals: a port in
+    use leaves all of them behind with exit 1 (and a second create would return at once, finding the
+    storage object). The call that ran create removes the target again and records no export."""
+    setup_available(volctl)
+    if how == "portal-busy":
+        host.busy_portals.add("127.0.0.1:3260")
+    else:
+        host.fail([RTS, "create"], exit_code=1, stderr="Error enabling iSER for NetworkPortal\n", effect=True)
+    r = volctl(*args)
+    assert r.exit_code == 6, (r.exit_code, r.stdout, r.stderr)
+    assert "cinder-rtstool create" in r.stderr and "exit code 1" in r.stderr
+    assert any(c[:2] == [RTS, "delete"] for c in host.calls), "the half-made target was never deleted"
+    assert host.targets == {} and list(configfs.iterdir()) == []
+    doc = show(volctl)
+    assert (doc["status"], doc["provider_location"], doc["connections"]) == ("available", None, [])
+    undo = [e["detail"] for e in ok(volctl("history", "v1", "--json")).json() if e["kind"] == "note" and e["action"] == "undo"]
+    assert undo and undo[-1].startswith("undid target"), undo
+    assert_host_agrees(volctl, host, "", save_failing=False)
+    host.busy_portals.clear()
+    ok(volctl(*args))  # and the same command works once the port is free
+    assert set(host.targets) == {"iqn.2010-10.org.openstack:" + doc["lv_path"].split("/")[-1]}

@@ -90,7 +90,22 @@ def test_detach_last_attachment_removes_the_export(service, host):
     assert transitions[-2:] == [("detach", "in-use", "detaching"), ("detach", "detaching", "available")]
 
 
-@pytest.mark.parametrize("step", ["delete", "save"])
+def test_detach_whose_save_fails_after_the_target_is_gone_records_the_detach(service, host):
+    """The target is gone from the host: rolling back to in-use would claim a disk the instance no
+    longer has. The detach is recorded, the save's failure is exit 6, and history says why."""
+    attached(service)
+    host.fail(["cinder-rtstool", "save"], exit_code=1, stderr="save went wrong")
+    with pytest.raises(Exception) as e:
+        service.detach("v1")
+    assert e.value.exit_code == 6 and "cinder-rtstool save" in str(e.value) and "save went wrong" in str(e.value)
+    after = service.show("v1")
+    assert (after.status, after.attach_status, after.provider_location) == ("available", "detached", None)
+    assert [a.attach_status for a in after.attachments] == ["detached"] and after.connections == ()
+    assert host.targets == {}
+    assert "could not be saved" in events(service)[-1].detail
+
+
+@pytest.mark.parametrize("step", ["delete"])
 def test_detach_rolls_back_to_in_use_when_removing_the_export_fails(service, host, step):
     volume = attached(service)
     host.fail(["cinder-rtstool", step], exit_code=1, stderr=f"{step} went wrong")

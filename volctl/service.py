@@ -248,6 +248,24 @@ class VolumeService:
             self.target.delete(iqn)
             self.target.save()
 
+    def _removed_then_saved(self, remove: Callable[[], object]) -> tuple[object, CommandFailed | None]:
+        """A removal that worked is a fact on the host even when the save after it fails: the caller
+        records it, so the inventory never claims a target or ACL that is gone, and then raises the
+        save's error (exit 6; doctor reports the stale saved config until a save succeeds)."""
+        with self.locks.lio.held():
+            result = remove()
+            try:
+                self.target.save()
+            except CommandFailed as e:
+                return result, e
+        return result, None
+
+    def _stale_save(self, volume: Volume, action: str, removed: str, error: CommandFailed | None) -> None:
+        if error is not None:
+            self._note(volume, action, f"{removed}, but the LIO config could not be saved: the saved config still "
+                                       f"has it until a save succeeds (volctl doctor --repair saves)")
+            raise error
+
     def connect(self, ref: str, connector: dict, *, multipath: bool = False) -> Outcome:
         connector = validate.connector_dict(connector)
         initiator = connector["initiator"]
@@ -374,12 +392,13 @@ class VolumeService:
                                  detail=f"attachment {attachment.id}")
             remaining = [a for a in volume.live_attachments if a.id != attachment.id]
             removed = False
+            save_error = None
+            iqn = self._iqn(volume)
             if not remaining:
-                iqn = self._iqn(volume)
                 try:
                     with self.locks.lio.held():
                         if volume.provider_location or self.target.exists(iqn):
-                            self._remove_target(iqn)
+                            _, save_error = self._removed_then_saved(lambda: self.target.delete(iqn))
                             removed = True
                 except VolctlError as e:
                     self._claim(volume, "detach", Status.IN_USE, expected={Status.DETACHING},
@@ -404,6 +423,7 @@ class VolumeService:
                            + ("; its export was removed" if removed else ""))
                 raise InvalidState(volume.name, "detach", [Status.DETACHING], current.status if current else "deleted",
                                    "the status was changed while detaching")
+            self._stale_save(volume, "detach", f"target {iqn} removed and attachment {attachment.id} detached", save_error)
             volume = inv.get(volume.id)
         return Outcome(volume, data={"attachment_id": attachment.id, "export_removed": removed})
 
@@ -444,18 +464,21 @@ class VolumeService:
                 self._note(volume, "disconnect", detail)
                 return Outcome(volume, changed=False, notes=(detail,))
             iqn = self._iqn(volume)
-            with self.locks.lio.held():
+
+            def remove_acl() -> bool:
                 try:
-                    found = self.target.delete_initiator(iqn, initiator)
+                    return self.target.delete_initiator(iqn, initiator)
                 except CommandFailed as e:
                     if "Could not find target" not in e.stderr:
                         raise
-                    found = False
-                self.target.save()
+                    return False
+
+            found, save_error = self._removed_then_saved(remove_acl)
             with inv.write():
                 inv.remove_connection(volume.id, initiator)
                 detail = f"ACL for {initiator} removed" if found else f"ACL for {initiator} was not there"
                 inv.record(volume, "note", "disconnect", detail=detail)
+            self._stale_save(volume, "disconnect", f"ACL for {initiator} removed", save_error)
             volume = inv.get(volume.id)
         return Outcome(volume, changed=found, notes=() if found else (f"no ACL for {initiator} on {volume.name}",))
 
@@ -467,16 +490,18 @@ class VolumeService:
                 raise InvalidState(volume.name, "unexport", ["available"], volume.status,
                                    f"{len(volume.live_attachments)} live attachment(s); detach first")
             iqn = self._iqn(volume)
+            save_error = None
             with self.locks.lio.held():
                 present = self.target.exists(iqn)
                 if present:
-                    self._remove_target(iqn)
+                    _, save_error = self._removed_then_saved(lambda: self.target.delete(iqn))
             if not present and not volume.provider_location:
                 return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported",))
             with inv.write():
                 inv.update(volume.id, provider_location=None)
                 inv.remove_connections(volume.id)
                 inv.record(volume, "note", "unexport", detail=f"target {iqn} removed" if present else f"target {iqn} was already gone")
+            self._stale_save(volume, "unexport", f"target {iqn} removed", save_error)
             volume = inv.get(volume.id)
         return Outcome(volume)
 
