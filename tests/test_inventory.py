@@ -3,10 +3,13 @@ streaming, history, corruption and transactions."""
 
 from __future__ import annotations
 
+import io
+import json
 import multiprocessing
 import os
 import sqlite3
 import stat
+import sys
 import threading
 import uuid
 
@@ -384,8 +387,7 @@ def test_list_streams_many_volumes_with_their_attachments(inv):
         for n, volume in enumerate((0, 600, 1200, 1200)):
             inv.add_attachment(attachment(n, volume))
     stream = inv.list()
-    assert iter(stream) is stream  # a generator, not a materialized list
-    first = next(stream)
+    first = next(stream)  # that it streams: test_list_json_writes_each_volume_before_reading_the_rest
     assert first.id == vid(0) and [a.id for a in first.attachments] == ["att-0"]
     rest = list(stream)
     volumes = [first, *rest]
@@ -398,6 +400,55 @@ def test_list_streams_many_volumes_with_their_attachments(inv):
     assert all(v.attachments for v in inv.list(status="in-use"))
     assert list(inv.list(status="error")) == []
     assert inv.count() == total
+
+
+def test_list_json_writes_each_volume_before_reading_the_rest(inv, path, make_service, monkeypatch):
+    """`list --json` streams (README: its memory does not grow with the inventory): whenever a write
+    reaches stdout, SQLite has handed out at most one batch of volume rows more than stdout has
+    received. A row factory on every connection volctl opens counts the rows, so loading them all
+    (fetchall, list(...), a JSON document built before it is written) anywhere on the way shows."""
+    from volctl import inventory as inventory_module
+    from volctl.cli import App, cli
+
+    total = 4 * inventory_module._BATCH + 7
+    with inv.write():
+        for n in range(total):
+            inv.add_volume(**row(n))
+    fetched = [0]
+
+    def counting(cursor, values):
+        if "lv_name" in (c[0] for c in cursor.description):
+            fetched[0] += 1
+        return values
+
+    real_connect = inventory_module._connect
+
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.row_factory = counting
+        return conn
+
+    class Stdout(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.ahead: list[int] = []  # per write: rows handed out minus volumes already on stdout
+            self.volumes = 0
+
+        def write(self, text: str) -> int:
+            self.ahead.append(fetched[0] - self.volumes)
+            self.volumes += text.count('"lv_path"')
+            return super().write(text)
+
+    stdout = Stdout()
+    monkeypatch.setattr(inventory_module, "_connect", connect)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--db", str(path), "list", "--json"], prog_name="volctl", obj=App(_service=make_service()))
+    monkeypatch.undo()
+    assert done.value.code == 0
+    assert [v["id"] for v in json.loads(stdout.getvalue())] == [vid(n) for n in range(total)]
+    assert max(stdout.ahead) <= inventory_module._BATCH, max(stdout.ahead)
+    assert fetched[0] == total and len(stdout.ahead) > total  # every row counted; written item by item
 
 
 # -- history ------------------------------------------------------------------------------------
