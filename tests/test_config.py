@@ -171,7 +171,16 @@ def test_bad_values(tmp_path, line, named):
     assert named in refused(tmp_path, line + "\n")
 
 
-@pytest.mark.parametrize("text", ["volume_group = \n", "volume_group = 'a'\nvolume_group = 'b'\n", "[[x]\n", b"volume_group = \"\xff\"\n"])
+@pytest.mark.parametrize("text", ["volume_group = \n", "volume_group = 'a'\nvolume_group = 'b'\n", "[[x]\n", b"volume_group = \"\xff\"\n",
+                                  "target_port = " + "9" * 5000 + "\n",  # past int()'s digit limit: ValueError
+                                  "x = " + "[" * 50_000 + "]" * 50_000 + "\n",  # tomllib recurses: RecursionError
+                                  "target_port = 3260.0.0\n"])
 def test_malformed_toml_is_one_line_usage_error(tmp_path, text):
     message = refused(tmp_path, text)
     assert "TOML" in message
+
+
+def test_config_that_never_ends_is_refused_without_reading_it_all(tmp_path):
+    with pytest.raises(UsageError) as info:
+        load_settings("/dev/zero")
+    assert "larger than 1024 KiB" in str(info.value)

@@ -74,7 +74,7 @@ class VolctlGroup(click.Group):
         except sqlite3.Error as e:
             from volctl.inventory import inventory_error
 
-            output.error(str(inventory_error(_db_of(args), e)))
+            output.error(str(inventory_error(_db_of(argv), e)))
             sys.exit(ExitCode.ENVIRONMENT)
         except KeyboardInterrupt:
             output.error("interrupted")
@@ -109,10 +109,14 @@ def _check_text(argv: list[str]) -> None:
                 raise UsageError(f"{var}={quoted(value)} is not valid UTF-8") from None
 
 
-def _db_of(args) -> str:
-    ctx = click.get_current_context(silent=True)
-    app = ctx.find_object(App) if ctx else None
-    return app.db if app else "inventory"
+def _db_of(argv: list[str]) -> str:
+    """The inventory an error is about, read from the command line as click would (its context is gone)."""
+    for i, arg in enumerate(argv):
+        if arg == "--db" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--db="):
+            return arg[len("--db="):]
+    return os.environ.get("VOLCTL_DB") or DEFAULT_DB
 
 
 @click.group(cls=VolctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,6 +10,7 @@ from volctl.errors import EnvironmentProblem, UsageError, quoted
 
 DEFAULT_DB = "/var/lib/volctl/volctl.db"
 DEFAULT_CONFIG = "/etc/volctl/volctl.toml"
+CONFIG_MAX_BYTES = 1024 * 1024  # a real volctl.toml is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def load_settings(path: str | None) -> Settings:
     target = Path(path if named else DEFAULT_CONFIG)
     shown = quoted(str(target))
     try:
-        raw = target.read_bytes()
+        with open(target, "rb") as f:
+            raw = f.read(CONFIG_MAX_BYTES + 1)  # bounded: --config /dev/zero must not eat the memory
     except FileNotFoundError:
         if named:
             raise UsageError(f"config file {shown} does not exist") from None
@@ -99,6 +101,8 @@ def load_settings(path: str | None) -> Settings:
         raise UsageError(f"config file {shown} is a directory") from None
     except OSError as e:
         raise UsageError(f"config file {shown}: {e.strerror}") from None
+    if len(raw) > CONFIG_MAX_BYTES:
+        raise UsageError(f"config file {shown} is larger than {CONFIG_MAX_BYTES // 1024} KiB")
     import tomllib  # deferred: without a config file (the default) nothing needs it
 
     try:
@@ -107,6 +111,8 @@ def load_settings(path: str | None) -> Settings:
         raise UsageError(f"{shown}: not valid TOML: {e}") from None
     except RecursionError:
         raise UsageError(f"{shown}: not valid TOML: nested too deeply") from None
+    except ValueError as e:  # tomllib lets int()'s digit limit through: `target_port = 999...9`
+        raise UsageError(f"{shown}: not a usable TOML value: {e}") from None
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, object] = {}
     for key, value in data.items():

@@ -52,7 +52,7 @@ class Inventory:
         """create=False (read-only commands): a missing file reads as an empty inventory and is not created."""
         file = Path(path)
         warnings: list[str] = []
-        if not file.exists():
+        if not _exists(file):
             if not create:
                 db = _Database(_connect(":memory:", busy_timeout))
                 migrations.apply(db)
@@ -63,10 +63,12 @@ class Inventory:
         try:
             conn = _connect(str(file), busy_timeout)
             db = _Database(conn)
+            applied = _applied(db)
+            _refuse_foreign(db, applied, str(file))
             if create:
                 _use_wal(conn, busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
-            if _pending(db):
+            if _pending(db, applied):
                 inventory = cls(db, str(file))
                 with inventory.write():
                     migrations.apply(db)  # its atomic() nests as a savepoint in our IMMEDIATE transaction
@@ -218,7 +220,7 @@ class Inventory:
                 Event(
                     id=r["id"], volume_id=r["volume_id"], at=r["at"], kind=r["kind"], action=r["action"],
                     from_status=r["from_status"], to_status=r["to_status"],
-                    argv=tuple(json.loads(r["argv"])) if r["argv"] else None,
+                    argv=tuple(self._json(r["argv"], "events.argv")) if r["argv"] else None,
                     exit_code=r["exit_code"], duration=r["duration"], detail=r["detail"],
                 )
             )
@@ -235,7 +237,8 @@ class Inventory:
         attachments = self._attachments_of([row["id"]]).get(row["id"], ())
         cursor = self.db.conn.execute("SELECT * FROM connections WHERE volume_id = ? ORDER BY connected_at", [row["id"]])
         connections = tuple(
-            Connection(volume_id=v, initiator=i, connector=json.loads(c), connected_at=t) for v, i, c, t in cursor
+            Connection(volume_id=v, initiator=i, connector=self._json(c, "connections.connector"), connected_at=t)
+            for v, i, c, t in cursor
         )
         return self._to_volume(row, attachments, connections)
 
@@ -248,9 +251,15 @@ class Inventory:
         found: dict[str, list[Attachment]] = {}
         for values in cursor:
             r = dict(zip(columns, values))
-            r["connector"] = json.loads(r["connector"]) if r["connector"] else None
+            r["connector"] = self._json(r["connector"], "attachments.connector") if r["connector"] else None
             found.setdefault(r["volume_id"], []).append(Attachment(**r))
         return {k: tuple(v) for k, v in found.items()}
+
+    def _json(self, text: str, column: str) -> object:
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, TypeError, RecursionError) as e:
+            raise EnvironmentProblem(f"inventory {self.path} is corrupt: {column} is not JSON ({e})") from None
 
     @staticmethod
     def _to_volume(row: dict, attachments: tuple, connections: tuple) -> Volume:
@@ -303,13 +312,24 @@ class _Database:
         self.conn.close()
 
 
-def _pending(db: _Database) -> bool:
-    """migrations.pending(db) answered with one query when it is empty (sqlite-utils' own table)."""
+def _applied(db: _Database) -> set[str]:
     try:
-        applied = {name for (name,) in db.conn.execute(
+        return {name for (name,) in db.conn.execute(
             "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [migrations.name])}
-    except sqlite3.OperationalError:  # no such table: a new file
-        applied = set()
+    except sqlite3.OperationalError:  # no such table: a new file, or not ours
+        return set()
+
+
+def _refuse_foreign(db: _Database, applied: set[str], path: str) -> None:
+    """A file with tables but none of volctl's migrations is some other program's database: writing
+    volctl's schema (or even WAL mode) into it would damage it."""
+    if not applied and db.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
+        raise EnvironmentProblem(f"{path} is not a volctl inventory (it holds other tables and no volctl schema); "
+                                 "give --db a new path or volctl's own file")
+
+
+def _pending(db: _Database, applied: set[str]) -> bool:
+    """migrations.pending(db), answered from the applied names when nothing is (sqlite-utils' own table)."""
     if applied.issuperset(migrations.names):
         return False
     return bool(migrations.pending(db))
@@ -317,6 +337,18 @@ def _pending(db: _Database) -> bool:
 
 def _dump(value: dict | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _exists(file: Path) -> bool:
+    """Only a file that is really absent is a new inventory; a path that cannot be looked at
+    (a symlink loop, a name too long, a component that is a file) is an environment problem."""
+    try:
+        os.stat(file)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise EnvironmentProblem(f"inventory {file} cannot be used: {e.strerror}") from None
+    return True
 
 
 def _create_private(file: Path) -> None:
