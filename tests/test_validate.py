@@ -127,7 +127,7 @@ def test_connector_keys_volctl_reads_are_type_checked(key, value):
     assert key in message or "initiator" in message or "host" in message
 
 
-@pytest.mark.parametrize("host", ["compu\x1b[31mte9", "\ncompute9", "compute\t9", "", "___", "\u2028"])
+@pytest.mark.parametrize("host", ["compu\x1b[31mte9", "\ncompute9", "compute\t9", "", "___", "\u2028", "h" * 256])
 def test_host_with_control_characters_or_nothing_left_is_refused(host):
     assert "invalid host" in rejects(validate.host_name, host)
 
@@ -145,6 +145,11 @@ def test_connector_accepts_os_bricks_properties():
     (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
     (b'{"initiator": ', "not JSON"),
     (b"[]", "must be a JSON object"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "os_type": NaN}', "holds NaN"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "x": -Infinity}', "holds -Infinity"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "x": 1e999}', "too large for a float"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "x": ' + b"1" * 5000 + b"}", "integer of 5000 digits"),
+    (b'{"initiator": "iqn.1994-05.com.redhat:c1", "initiator": "iqn.2004-01.com.example:x"}', "gives 'initiator' twice"),
     (b'{"initiator": "iqn.1994-05.com.redhat:c1", "host": "c\\udcff1"}', "which is not a character"),
     (b'{"initiator": "iqn.1994-05.com.redhat:c1", "os_type": "linux\\ud800"}', "which is not a character"),
     (b"{}", "has no 'initiator'"),

@@ -125,6 +125,9 @@ class Inventory:
         return self.db.conn.execute("SELECT count(*) FROM volumes").fetchone()[0]
 
     def add_volume(self, **row: object) -> None:
+        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row["id"]]).fetchone():
+            # `history <id>` still answers for the deleted volume; a new one must not inherit it
+            raise AlreadyExists(f"id {row['id']} belonged to a deleted volume whose history is kept; choose another id")
         try:
             self._insert("volumes", row)
         except sqlite3.IntegrityError:

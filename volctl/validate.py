@@ -32,6 +32,7 @@ _LV = _VG
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _ASCII_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+HOST_MAX = 255  # Cinder's volume_attachment.attached_host is String(255)
 CONNECTOR_MAX_BYTES = 64 * 1024  # os-brick's connector properties are well under 2 KiB
 # The connector keys volctl reads, with the JSON type each must have (os-brick's connector properties).
 _CONNECTOR_TYPES: dict[str, tuple[type, ...]] = {
@@ -145,8 +146,8 @@ def host_name(value: str) -> str:
     """--host / a connector's host, as Cinder stores it; one that sanitizes to nothing names no host."""
     # Cinder would silently drop a control character; here it is a typo or an injection to refuse.
     sanitized = sanitize_hostname(value) if isinstance(value, str) and value.isprintable() else ""
-    if not sanitized:
-        raise UsageError(f"invalid host {quoted(value)}: a host name such as compute1")
+    if not sanitized or len(sanitized) > HOST_MAX:
+        raise UsageError(f"invalid host {quoted(value)}: a host name such as compute1, at most {HOST_MAX} characters")
     return sanitized
 
 
@@ -165,9 +166,12 @@ def parse_connector(data: bytes, source: str) -> dict:
     except UnicodeDecodeError as e:
         raise UsageError(f"connector from {source} is not UTF-8: byte {quoted(data[e.start:e.start + 1])} at offset {e.start}") from None
     try:
-        connector = json.loads(text)
+        connector = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant,
+                               parse_float=_finite_float, parse_int=_bounded_int)
     except json.JSONDecodeError as e:
         raise UsageError(f"connector from {source} is not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except _NotPlainJson as e:
+        raise UsageError(f"connector from {source} {e}") from None
     except RecursionError:
         raise UsageError(f"connector from {source} is nested too deeply") from None
     try:  # a \\udcXX escape decodes to a lone surrogate: the JSON spelling of a byte that is not UTF-8
@@ -175,6 +179,37 @@ def parse_connector(data: bytes, source: str) -> dict:
     except UnicodeEncodeError as e:
         raise UsageError(f"connector from {source} holds {quoted(e.object[e.start:e.end])}, which is not a character") from None
     return connector_dict(connector, source)
+
+
+class _NotPlainJson(ValueError):
+    """JSON that Python's parser takes but RFC 8259 or volctl's inventory cannot: stored again
+    with json.dumps it would not read back the same, or at all."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise _NotPlainJson(f"gives {quoted(key)} twice")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> float:
+    raise _NotPlainJson(f"holds {name}, which JSON has no number for")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotPlainJson(f"holds {quoted(text[:20])}, a number too large for a float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 64:  # int() refuses past 4300 digits with a ValueError; no connector needs 64
+        raise _NotPlainJson(f"holds an integer of {len(text)} digits")
+    return int(text)
 
 
 def connector_dict(connector: object, source: str = "--initiator") -> dict:
