@@ -101,7 +101,7 @@ class FakeHost(Runner):
 
     # -- the Runner interface ------------------------------------------------------------
 
-    def run(self, argv, *, secrets: Iterable[str] = (), ok_codes=(0,), timeout=None, on_stderr=None) -> CommandResult:
+    def run(self, argv, *, secrets: Iterable[str] = (), ok_codes=(0,), timeout=None, on_stderr=None, env=None) -> CommandResult:
         argv = [str(a) for a in argv]
         hidden = [s for s in secrets if s]
         self.calls.append(argv)

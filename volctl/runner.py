@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from volctl.errors import CommandFailed, EnvironmentProblem, ToolMissing
 from volctl.redact import mask, mask_argv
@@ -49,6 +49,7 @@ class Runner:
         ok_codes: Sequence[int] = (0,),
         timeout: float | None = None,
         on_stderr: Callable[[str], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         import sh  # deferred: read-only commands never start a program, so they need not pay for it
 
@@ -60,7 +61,7 @@ class Runner:
         except sh.CommandNotFound:
             raise ToolMissing(argv[0]) from None
         options: dict = dict(
-            _env={**os.environ, "LC_ALL": "C"},
+            _env={**os.environ, "LC_ALL": "C", **(env or {})},
             _ok_code=list(ok_codes),
             _timeout=limit,
             _tty_in=False,
@@ -77,7 +78,7 @@ class Runner:
                 on_stderr(text)
 
             options.update(_err=_on_err, _err_bufsize=0)
-        _log().debug("run: %s", " ".join(shown))
+        _log().debug("run: %s", " ".join([*(f"{k}={v}" for k, v in (env or {}).items()), *shown]))
         started = time.monotonic()
         failure: CommandFailed | None = None
         try:
