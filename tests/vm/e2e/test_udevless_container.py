@@ -32,10 +32,10 @@ STEP_TIMEOUT = 240  # per command in the container; LVM's own timeout inside vol
 CONTAINER_INIT = r"""
 set -e
 new=$1/run; mkdir -p "$new"
-mount -t tmpfs -o mode=755 container-run "$new"
+mount -n -t tmpfs -o mode=755 container-run "$new"
 mkdir -p "$new/lock/lvm" "$new/lvm"
-if [ "$2" = bind-udev ]; then mkdir "$new/udev"; mount --bind /run/udev "$new/udev"; fi
-mount --move "$new" /run
+if [ "$2" = bind-udev ]; then mkdir "$new/udev"; mount -n --bind /run/udev "$new/udev"; fi
+mount -n --move "$new" /run
 touch "$1/ready"
 exec sleep infinity
 """
