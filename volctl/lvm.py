@@ -22,6 +22,7 @@ GIB = 1024**3
 ZERO_TIMEOUT = 24 * 3600.0
 # Every LVM command takes seconds even under emulation; one that runs this long is waiting for a
 # udev cookie nobody will signal (see volctl/udev.py), and must fail rather than stall the caller.
+# Such an LVM ignores SIGTERM (measured in the guest); the runner's timeout kills with SIGKILL.
 LVM_TIMEOUT = 180.0
 _LV_FIELDS = "vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv"
 _NOT_FOUND = ("not found", "Failed to find")
@@ -109,7 +110,8 @@ class Lvm:
             return self.runner.run(argv, env=self.host.env, timeout=self.host.timeout, **options)
         except CommandFailed as e:
             if e.returncode is None and self.host.udev.sync:
-                hint = f"timed out after {self.host.timeout:g} s; LVM may be waiting for udev (lvm_udev = \"off\" runs it without)"
+                hint = (f"timed out after {self.host.timeout:g} s; LVM may be waiting for udev (lvm_udev = \"off\" "
+                        "runs it without; `dmsetup udevcomplete_all` frees a stale cookie)")
                 raise CommandFailed(e.argv, None, e.stderr, reason=hint) from None
             raise
 
