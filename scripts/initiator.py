@@ -59,12 +59,35 @@ class Session:
         return Path(f"/dev/disk/by-path/ip-{self.portal}-iscsi-{self.iqn}-lun-{self.lun}")
 
     def device(self, wait: float = 20.0) -> str:
+        """udev's by-path link where udev runs; else the disk the kernel attached (sysfs), whose
+        node devtmpfs makes by itself."""
         deadline = time.monotonic() + wait
+        seen_at = None
         while time.monotonic() < deadline:
             if self.by_path.exists():
                 return os.path.realpath(self.by_path)
+            found = self._disk_from_sysfs()
+            if found:
+                seen_at = seen_at or time.monotonic()
+                if time.monotonic() - seen_at > 2.0:  # udev would have made the link by now
+                    return found
             time.sleep(0.1)
         raise RuntimeError(f"{self.by_path} did not appear within {wait:g} s")
+
+    def _disk_from_sysfs(self) -> str | None:
+        for session in Path("/sys/class/iscsi_session").glob("session*"):
+            try:
+                if (session / "targetname").read_text().strip() != self.iqn:
+                    continue
+                if (session / "ifacename").read_text().strip() != self.iface:
+                    continue
+            except OSError:
+                continue
+            for disk in (session / "device").glob(f"target*/*:*:*:{self.lun}/block/*"):
+                node = Path("/dev") / disk.name
+                if node.exists():
+                    return str(node)
+        return None
 
     def rescan(self) -> None:
         iscsiadm("-m", "node", "-T", self.iqn, "-p", self.portal, "-I", self.iface, "-R")

@@ -40,7 +40,9 @@ def db_path(tmp_path) -> Path:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings()
+    # Cinder's behaviour (udevadm settle before the lvremove retry) whether or not the machine
+    # running the tests has udev; lvm_udev = "auto" itself is tested in test_udev.py.
+    return Settings(lvm_udev="on")
 
 
 @pytest.fixture

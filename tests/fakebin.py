@@ -258,7 +258,7 @@ class FakeBin:
         self.configfs = root / "configfs"
         self.configfs.mkdir(exist_ok=True)
         self.save_file = root / "target" / "saveconfig.json"
-        self.settings_values = {"volume_group": vg, "volume_clear": "zero", **(settings or {})}
+        self.settings_values = {"volume_group": vg, "volume_clear": "zero", "lvm_udev": "on", **(settings or {})}
         self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in self.settings_values.items()))
         self.procs: list[Proc] = []
         host = FakeHost(vg=vg, vg_size_gib=vg_size_gib, configfs=self.configfs, save_file=self.save_file)

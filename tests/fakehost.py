@@ -54,6 +54,7 @@ class FakeHost(FakeLvm, Runner):
         self.missing: set[str] = set()
         self.failures: list[Failure] = []
         self.before_call: Callable[[list[str]], None] | None = None
+        self.envs: list[dict[str, str]] = []  # the extra environment of each call in `calls`
         # "ip:port" another service holds: `cinder-rtstool create` fails binding it, leaving a half-made target
         self.busy_portals: set[str] = set()
 
@@ -108,9 +109,11 @@ class FakeHost(FakeLvm, Runner):
 
     # -- the Runner interface ------------------------------------------------------------
 
-    def _start(self, argv: list[str], timeout: float, on_stderr) -> tuple[int | None, str, str]:
-        """Only the program is fake: Runner.run masks, logs and reports as in production."""
+    def _start(self, argv: list[str], timeout: float, on_stderr, env: dict[str, str]) -> tuple[int | None, str, str]:
+        """Only the program is fake: Runner.run masks, logs and reports as in production.
+        env (LVM's udev mode) is kept per call for tests that check it."""
         self.calls.append(argv)
+        self.envs.append(env)
         if self.before_call:
             self.before_call(argv)
         if argv[0] in self.missing:

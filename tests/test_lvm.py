@@ -9,8 +9,9 @@ from typing import Callable
 import pytest
 
 from volctl.errors import CommandFailed
-from volctl.lvm import GIB, ZERO_TIMEOUT, LogicalVolume, Lvm, VolumeGroup
+from volctl.lvm import GIB, LVM_TIMEOUT, ZERO_TIMEOUT, LogicalVolume, Lvm, LvmHost, VolumeGroup
 from volctl.runner import CommandResult, Runner
+from volctl.udev import UdevMode
 
 VG = "cinder-volumes"
 VOL = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
@@ -84,9 +85,10 @@ class RecordingRunner(Runner):
         self.respond = respond or (lambda argv: (0, "", ""))
         self.calls: list[dict] = []
 
-    def run(self, argv, *, secrets=(), ok_codes=(0,), timeout=None, on_stderr=None):
+    def run(self, argv, *, secrets=(), ok_codes=(0,), timeout=None, on_stderr=None, env=None):
         argv = list(argv)
-        self.calls.append({"argv": argv, "ok_codes": tuple(ok_codes), "timeout": timeout, "on_stderr": on_stderr})
+        self.calls.append({"argv": argv, "ok_codes": tuple(ok_codes), "timeout": timeout, "on_stderr": on_stderr,
+                           "env": env})
         code, out, err = self.respond(argv)
         if on_stderr and err:
             on_stderr(err)
@@ -115,13 +117,13 @@ def runner():
 def test_create_thick_exact_argv(runner, mocker):
     run = mocker.patch.object(runner, "run", return_value=ok())
     Lvm(runner, VG).create(LV, 10)
-    run.assert_called_once_with(["lvcreate", "-n", LV, VG, "-L", "10g"])
+    run.assert_called_once_with(["lvcreate", "-n", LV, VG, "-L", "10g"], env={}, timeout=LVM_TIMEOUT)
 
 
 def test_create_thin_exact_argv(runner, mocker):
     run = mocker.patch.object(runner, "run", return_value=ok())
     Lvm(runner, VG).create(LV, 3, thin_pool=f"{VG}-pool")
-    run.assert_called_once_with(["lvcreate", "-T", "-V", "3g", "-n", LV, f"{VG}/{VG}-pool"])
+    run.assert_called_once_with(["lvcreate", "-T", "-V", "3g", "-n", LV, f"{VG}/{VG}-pool"], env={}, timeout=LVM_TIMEOUT)
 
 
 def test_create_failure_propagates(runner, mocker):
@@ -135,7 +137,7 @@ def test_create_failure_propagates(runner, mocker):
 def test_extend_exact_argv(runner, mocker):
     run = mocker.patch.object(runner, "run", return_value=ok())
     Lvm(runner, VG).extend(LV, 20)
-    run.assert_called_once_with(["lvextend", "-L", "20g", f"{VG}/{LV}"])
+    run.assert_called_once_with(["lvextend", "-L", "20g", f"{VG}/{LV}"], env={}, timeout=LVM_TIMEOUT)
 
 
 def test_path():
@@ -356,3 +358,107 @@ def test_list_accepts_json_std_numbers():
     """--reportformat json_std prints numbers as numbers; the parser takes both."""
     stdout = LVS_ONE_WITH_LOG.replace('"lv_size":"1073741824"', '"lv_size":1073741824')
     assert Lvm(RecordingRunner(lambda argv: (0, stdout, "")), VG).list()[0].size_bytes == GIB
+
+
+# -- the udev mode, lvm_conf_file and the timeout reach every LVM command -----------------------
+
+OFF = LvmHost(UdevMode(False, "test"), system_dir="/etc/cinder")
+ON = LvmHost(UdevMode(True, "test"))
+LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs"}
+
+
+def _answer(argv):
+    if argv[0] == "vgs":
+        return 0, VGS % (100 * GIB, 50 * GIB), ""
+    if argv[0] == "lvs":
+        return 0, LVS_ALL, ""
+    return 0, "", ""
+
+
+# Every public method of Lvm, called so that each LVM program it can start is started.
+EVERY_METHOD = {
+    "create": lambda lvm: (lvm.create(LV, 1), lvm.create(LV, 1, thin_pool=f"{VG}-pool")),
+    "create_thin_pool": lambda lvm: lvm.create_thin_pool(f"{VG}-pool"),
+    "extend": lambda lvm: lvm.extend(LV, 2),
+    "remove": lambda lvm: lvm.remove(LV),
+    "get": lambda lvm: lvm.get(LV),
+    "list": lambda lvm: lvm.list(),
+    "volume_group": lambda lvm: lvm.volume_group(),
+    "clear": lambda lvm: lvm.clear(LV, GIB),
+    "path": lambda lvm: lvm.path(LV),
+}
+
+
+def test_every_public_method_is_covered_below():
+    public = {name for name in vars(Lvm) if not name.startswith("_") and callable(getattr(Lvm, name))}
+    assert public == set(EVERY_METHOD), "a new Lvm method needs a line in EVERY_METHOD"
+
+
+@pytest.mark.parametrize("host, env", [(OFF, {"DM_DISABLE_UDEV": "1", "LVM_SYSTEM_DIR": "/etc/cinder"}), (ON, {})])
+def test_every_lvm_command_carries_the_mode_and_the_timeout(host, env):
+    fail_first_remove = []
+
+    def respond(argv):
+        if argv[0] == "lvremove" and not fail_first_remove:  # exercise the retry's argv too
+            fail_first_remove.append(argv)
+            return 5, "", "  Logical volume in use.\n"
+        return _answer(argv)
+
+    runner = RecordingRunner(respond)
+    for call in EVERY_METHOD.values():
+        call(Lvm(runner, VG, host))
+    lvm_calls = [c for c in runner.calls if c["argv"][0] in LVM_PROGRAMS]
+    assert {c["argv"][0] for c in lvm_calls} == LVM_PROGRAMS
+    assert sum(c["argv"][0] == "lvremove" for c in lvm_calls) == 2
+    for c in lvm_calls:
+        assert (c["env"], c["timeout"]) == (env, LVM_TIMEOUT), c["argv"]
+    others = [c for c in runner.calls if c["argv"][0] not in LVM_PROGRAMS]
+    assert {c["argv"][0] for c in others} == ({"dd"} if host is OFF else {"dd", "udevadm"})
+
+
+def test_remove_retry_skips_udevadm_settle_without_udev():
+    """No udevd to wait for, and a container may not even have udevadm."""
+    attempts = []
+
+    def respond(argv):
+        attempts.append(argv)
+        return (5, "", "  in use\n") if len(attempts) == 1 else (0, "", "")
+
+    runner = RecordingRunner(respond)
+    Lvm(runner, VG, OFF).remove(LV)
+    assert runner.argvs == [REMOVE, REMOVE_RETRY]
+
+
+def _fake_program(tmp_path, monkeypatch, name: str, body: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / name
+    fake.write_text("#!/bin/sh\n" + body)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_the_mode_reaches_a_real_lvm_process(tmp_path, monkeypatch):
+    seen = tmp_path / "env"
+    _fake_program(tmp_path, monkeypatch, "lvcreate", f'echo "$DM_DISABLE_UDEV|$LVM_SYSTEM_DIR|$LC_ALL" > "{seen}"\n')
+    monkeypatch.delenv("DM_DISABLE_UDEV", raising=False)
+    Lvm(Runner(), VG, OFF).create(LV, 1)
+    assert seen.read_text() == "1|/etc/cinder|C\n"
+    Lvm(Runner(), VG, ON).create(LV, 1)
+    assert seen.read_text() == "||C\n"
+
+
+@pytest.mark.parametrize("host, hint", [(ON, True), (OFF, False)])
+def test_a_hanging_lvm_command_fails_naming_it(tmp_path, monkeypatch, host, hint):
+    """An lvcreate stuck on a udev cookie becomes exit 6 with the command line, not a stall."""
+    from dataclasses import replace
+    import time
+
+    _fake_program(tmp_path, monkeypatch, "lvcreate", "exec sleep 30\n")
+    started = time.monotonic()
+    with pytest.raises(CommandFailed) as info:
+        Lvm(Runner(), VG, replace(host, timeout=0.5)).create(LV, 1)
+    assert time.monotonic() - started < 10
+    assert info.value.exit_code == 6
+    assert str(info.value).startswith(f"command failed: lvcreate -n {LV} {VG} -L 1g: timed out after 0.5 s")
+    assert ('lvm_udev = "off"' in str(info.value)) is hint

@@ -25,6 +25,8 @@ class Settings:
     target_port: int = 3260
     target_protocol: str = "iscsi"
     volume_clear: str = "zero"
+    lvm_udev: str = "auto"
+    lvm_conf_file: str = ""  # empty: LVM's own /etc/lvm/lvm.conf
 
     @property
     def portal_ips(self) -> tuple[str, ...]:
@@ -43,6 +45,7 @@ _CHOICES = {
     "target_helper": ("lioadm",),
     "target_protocol": ("iscsi", "iser"),
     "volume_clear": ("zero", "none"),
+    "lvm_udev": ("auto", "on", "off"),
 }
 _EXAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -62,6 +65,10 @@ def _check(settings: Settings, source: str) -> Settings:
         raise UsageError(f"{source}: {e}") from None
     if len(set(ips)) != len(ips):
         raise bad("target_secondary_ip_addresses", "a portal IP is listed twice")
+    conf = settings.lvm_conf_file
+    if conf and (not conf.startswith("/") or Path(conf).name != "lvm.conf"):
+        raise bad("lvm_conf_file", f"{conf!r} must be an absolute path to a file named lvm.conf "
+                                   "(LVM reads lvm.conf from the directory in LVM_SYSTEM_DIR)")
     template = settings.volume_name_template
     if template.count("%s") != 1 or "%" in template.replace("%s", ""):
         raise bad("volume_name_template", "must hold exactly one %s and no other %")

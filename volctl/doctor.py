@@ -61,7 +61,7 @@ class Doctor:
     def examine(self) -> Report:
         svc, inv = self.service, self.service.inventory(write=False)
         volumes = [inv.get(v.id) for v in inv.list()]
-        notes: list[str] = []
+        notes: list[str] = [*svc.lvm().host.describe()]  # which udev mode LVM runs in here, and why
         drift: list[Drift] = []
         lvs = self._logical_volumes({self.settings.volume_group, *(v.volume_group for v in volumes)}, notes)
         targets = set(svc.target.targets())

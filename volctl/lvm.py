@@ -6,17 +6,24 @@ in bytes instead of Cinder's whitespace-split GiB strings.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from volctl.errors import CommandFailed
+from volctl.errors import CommandFailed, EnvironmentProblem
 from volctl.runner import Runner
+from volctl.udev import UdevMode, decide
 
 GIB = 1024**3
 # Zeroing a large thick LV runs at disk speed; a TiB at 200 MB/s takes about 90 minutes.
 ZERO_TIMEOUT = 24 * 3600.0
+# Every LVM command takes seconds even under emulation; one that runs this long is waiting for a
+# udev cookie nobody will signal (see volctl/udev.py), and must fail rather than stall the caller.
+# Such an LVM ignores SIGTERM (measured in the guest); the runner's timeout kills with SIGKILL.
+LVM_TIMEOUT = 180.0
 _LV_FIELDS = "vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv"
 _NOT_FOUND = ("not found", "Failed to find")
 # cinder: "lvremove --config 'activation { retry_deactivation = 1} ' -f"
@@ -49,15 +56,64 @@ class VolumeGroup:
     free_bytes: int
 
 
+@dataclass(frozen=True)
+class LvmHost:
+    """How LVM commands run on this host: with or without udev, and which lvm.conf."""
+
+    udev: UdevMode = field(default_factory=lambda: UdevMode(True, "default"))
+    system_dir: str | None = None  # LVM_SYSTEM_DIR: the directory of Cinder's lvm_conf_file
+    timeout: float = LVM_TIMEOUT
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {}
+        if not self.udev.sync:
+            # lvm2 2.03: udev_rules=0 udev_sync=0 verify_udev_operations=1, so LVM itself makes the
+            # /dev/VG/LV nodes that export and zeroing open; libdm honours it too.
+            env["DM_DISABLE_UDEV"] = "1"
+        if self.system_dir is not None:
+            env["LVM_SYSTEM_DIR"] = self.system_dir
+        return env
+
+    def describe(self) -> list[str]:
+        lines = [self.udev.describe()]
+        if self.system_dir is not None:
+            lines.append(f"lvm_conf_file: LVM reads {self.system_dir}/lvm.conf (LVM_SYSTEM_DIR)")
+        return lines
+
+
+@functools.lru_cache(maxsize=None)
+def host_for(lvm_udev: str, lvm_conf_file: str = "") -> LvmHost:
+    """Decided once per process: the environment does not change under a running volctl."""
+    system_dir = None
+    if lvm_conf_file:
+        if not os.path.isfile(lvm_conf_file):
+            raise EnvironmentProblem(f"lvm_conf_file {lvm_conf_file} does not exist")
+        system_dir = os.path.dirname(os.path.abspath(lvm_conf_file))
+    return LvmHost(decide(lvm_udev), system_dir)
+
+
 def _reports(stdout: str) -> list[dict]:
     document = json.loads(stdout)
     return document.get("report", [])
 
 
 class Lvm:
-    def __init__(self, runner: Runner, vg: str):
+    def __init__(self, runner: Runner, vg: str, host: LvmHost | None = None):
         self.runner = runner
         self.vg = vg
+        self.host = host or LvmHost()
+
+    def _run(self, argv: list[str], **options):
+        """Every LVM command goes through here, so none can miss the udev mode or the timeout."""
+        try:
+            return self.runner.run(argv, env=self.host.env, timeout=self.host.timeout, **options)
+        except CommandFailed as e:
+            if e.returncode is None and self.host.udev.sync:
+                hint = (f"timed out after {self.host.timeout:g} s; LVM may be waiting for udev (lvm_udev = \"off\" "
+                        "runs it without; `dmsetup udevcomplete_all` frees a stale cookie)")
+                raise CommandFailed(e.argv, None, e.stderr, reason=hint) from None
+            raise
 
     def path(self, name: str) -> str:
         return f"/dev/{self.vg}/{name}"
@@ -67,7 +123,7 @@ class Lvm:
             argv = ["lvcreate", "-T", "-V", f"{size_gib}g", "-n", name, f"{self.vg}/{thin_pool}"]
         else:
             argv = ["lvcreate", "-n", name, self.vg, "-L", f"{size_gib}g"]
-        self.runner.run(argv)
+        self._run(argv)
 
     def create_thin_pool(self, pool: str) -> None:
         """Cinder sizes the pool at 95 % of the VG's free space, in whole GiB."""
@@ -75,19 +131,20 @@ class Lvm:
         size_gib = int(vg.free_bytes * 0.95 / GIB)
         if size_gib < 1:
             raise CommandFailed(["lvcreate", "-T", f"{self.vg}/{pool}"], None, "", reason=f"volume group {self.vg} has less than 1 GiB free")
-        self.runner.run(["lvcreate", "-T", "-L", f"{size_gib}g", f"{self.vg}/{pool}"])
+        self._run(["lvcreate", "-T", "-L", f"{size_gib}g", f"{self.vg}/{pool}"])
 
     def extend(self, name: str, size_gib: int) -> None:
-        self.runner.run(["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"])
+        self._run(["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"])
 
     def remove(self, name: str) -> None:
         """Cinder's delete: one retry after `udevadm settle`, ignoring suspended devices."""
         target = f"{self.vg}/{name}"
         try:
-            self.runner.run(["lvremove", "--config", _REMOVE_CONFIG, "-f", target])
+            self._run(["lvremove", "--config", _REMOVE_CONFIG, "-f", target])
         except CommandFailed:
-            self.runner.run(["udevadm", "settle"], ok_codes=(0, 1))
-            self.runner.run(["lvremove", "--config", _REMOVE_RETRY_CONFIG, "-f", target])
+            if self.host.udev.sync:  # without udev there is nothing to settle (and maybe no udevadm)
+                self.runner.run(["udevadm", "settle"], ok_codes=(0, 1))
+            self._run(["lvremove", "--config", _REMOVE_RETRY_CONFIG, "-f", target])
 
     def clear(self, name: str, size_bytes: int, on_progress: Callable[[int], None] | None = None) -> None:
         """volume_clear=zero: Cinder's dd of /dev/zero over the whole LV, O_DIRECT on the output."""
@@ -115,7 +172,7 @@ class Lvm:
         """None when the LV (or its VG) is not there; any other failure raises."""
         argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, f"{self.vg}/{name}"]
         try:
-            result = self.runner.run(argv)
+            result = self._run(argv)
         except CommandFailed as e:
             if any(marker in e.stderr for marker in _NOT_FOUND):
                 return None
@@ -125,11 +182,11 @@ class Lvm:
 
     def list(self) -> list[LogicalVolume]:
         argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, self.vg]
-        return self._parse_lvs(self.runner.run(argv).stdout)
+        return self._parse_lvs(self._run(argv).stdout)
 
     def volume_group(self) -> VolumeGroup:
         argv = ["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", self.vg]
-        rows = [row for report in _reports(self.runner.run(argv).stdout) for row in report.get("vg", [])]
+        rows = [row for report in _reports(self._run(argv).stdout) for row in report.get("vg", [])]
         if not rows:
             raise CommandFailed(argv, 0, f"volume group {self.vg} not in the report")
         row = rows[0]

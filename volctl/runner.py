@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from volctl.errors import CommandFailed, EnvironmentProblem, ToolMissing
 from volctl.redact import mask, mask_argv
@@ -49,14 +49,17 @@ class Runner:
         ok_codes: Sequence[int] = (0,),
         timeout: float | None = None,
         on_stderr: Callable[[str], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
+        """env: variables added to the program's environment (LVM's udev mode, lvm.conf)."""
         argv = [str(a) for a in argv]
         hidden = [s for s in secrets if s]
         shown = tuple(mask_argv(argv, hidden))
         limit = self.timeout if timeout is None else timeout
-        _log().debug("run: %s", " ".join(shown))
+        extra = dict(env or {})
+        _log().debug("run: %s", " ".join([*(f"{k}={v}" for k, v in extra.items()), *shown]))
         started = time.monotonic()
-        code, out, err = self._start(argv, limit, on_stderr)
+        code, out, err = self._start(argv, limit, on_stderr, extra)
         duration = time.monotonic() - started
         result = CommandResult(shown, code, out, mask(err, hidden), duration)
         _log().debug("exit %s after %.3f s: %s", code, duration, shown[0])
@@ -69,7 +72,7 @@ class Runner:
         return result
 
     def _start(
-        self, argv: list[str], timeout: float, on_stderr: Callable[[str], None] | None
+        self, argv: list[str], timeout: float, on_stderr: Callable[[str], None] | None, env: dict[str, str]
     ) -> tuple[int | None, str, str]:
         """Start the program and wait for it: (exit code, None when the timeout killed it; stdout;
         stderr), both unmasked. The one step a test host replaces, so masking, the log and the
@@ -81,7 +84,7 @@ class Runner:
         except sh.CommandNotFound:
             raise ToolMissing(argv[0]) from None
         options: dict = dict(
-            _env={**os.environ, "LC_ALL": "C"},
+            _env={**os.environ, "LC_ALL": "C", **env},
             _ok_code=[0],
             _timeout=timeout,
             _tty_in=False,

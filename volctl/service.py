@@ -72,9 +72,10 @@ class VolumeService:
         return LioTarget(self.runner, self.locks.lio, **self._lio_args)
 
     def lvm(self, vg: str | None = None) -> Lvm:
-        from volctl.lvm import Lvm
+        from volctl.lvm import Lvm, host_for
 
-        return Lvm(self.runner, vg or self.settings.volume_group)
+        host = host_for(self.settings.lvm_udev, self.settings.lvm_conf_file)
+        return Lvm(self.runner, vg or self.settings.volume_group, host)
 
     def _on_command(self, result: CommandResult) -> None:
         if self._subject is not None:

@@ -39,8 +39,10 @@ mkdir -p "$CACHE"
 # initramfs, kmod resolves module dependencies for it; cpio/xz-utils are not
 # used by vmrun (it writes the cpio and unpacks the XZ kernel in Python) but
 # are kept for debugging the images by hand.
+# A minimal root (debootstrap --variant=minbase, a container image) also lacks procps (pgrep, for
+# iscsid) and thin-provisioning-tools (thin_check, which lvm2 only recommends; lvm_type = "thin").
 APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi
-          xz-utils iproute2 util-linux coreutils)
+          xz-utils iproute2 util-linux coreutils procps thin-provisioning-tools mount)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -125,8 +127,7 @@ fi
 # cinder-rtstool only imports eventlet, greenlet, oslo.i18n and rtslib-fb
 # (which needs pyudev).  dnspython is not needed: cinder sets
 # EVENTLET_NO_GREENDNS=yes before importing eventlet.
-RTSTOOL_PINS=(cinder==29.0.0 eventlet==0.41.3 greenlet==3.5.6 oslo.i18n==6.9.0
-              rtslib-fb==2.2.4 pyudev==0.24.5)
+mapfile -t RTSTOOL_PINS < <(grep -v '^#' "$REPO/scripts/cinder-rtstool.txt")
 OS_BRICK_PIN=os-brick==7.1.1
 # os-brick is installed with its dependencies, but resolved against this
 # frozen set so CI gets the same bytes as the machine it was measured on.
@@ -200,6 +201,21 @@ if [ "$stamp_want" != "$stamp_have" ] || [ ! -x "$TOOLS/bin/cinder-rtstool" ] \
         || die "tools venv imports fail"
     echo "$stamp_want" >"$TOOLS/.vmrun-stamp"
     done_steps+=("tools venv")
+fi
+
+# --- 4. volctl as an operator installs it -------------------------------------
+# The container tests in the guest run this copy, made by the README's operator command
+# (scripts/install), not the checkout's editable .venv; rebuilt whenever volctl's source changes.
+OPT=$CACHE/opt
+src_hash=$(cd "$REPO" && find volctl pyproject.toml scripts/install scripts/cinder-rtstool.txt -type f ! -name '*.pyc' \
+           -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+if [ "$src_hash" != "$(cat "$OPT/.stamp" 2>/dev/null || true)" ] || [ ! -x "$OPT/bin/volctl" ]; then
+    log "installing volctl into $OPT with scripts/install"
+    rm -rf "$OPT"
+    bash "$REPO/scripts/install" --no-apt --prefix "$OPT/volctl" --bindir "$OPT/bin"
+    "$OPT/volctl/bin/python" -m compileall -q "$OPT/volctl/lib" >/dev/null 2>&1 || true
+    echo "$src_hash" >"$OPT/.stamp"
+    done_steps+=("operator install")
 fi
 
 if [ ${#done_steps[@]} -eq 0 ]; then summary="already provisioned"
