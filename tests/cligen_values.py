@@ -57,6 +57,8 @@ SETTINGS_BAD = {
     "target_port": ["0", "65536", "-1", "'3260'", "3260.0", "true", "nan", "inf", "-inf", "99999999999999999999", "1e3", "[3260]"],
     "target_protocol": ["'fc'", "1", "'ISCSI'", "''"],
     "volume_clear": ["'shred'", "''", "0", "'none '", "false"],
+    "lvm_udev": ["'yes'", "1", "'AUTO'"],
+    "lvm_conf_file": ["'lvm.conf'", "'/etc/cinder/other.conf'", "1"],
 }
 SETTINGS_GOOD = {
     "volume_group": ["'cinder-volumes'", "'other-vg'"],
@@ -69,6 +71,8 @@ SETTINGS_GOOD = {
     "target_port": ["3260", "3261"],
     "target_protocol": ["'iscsi'", "'iser'"],
     "volume_clear": ["'zero'", "'none'"],
+    "lvm_udev": ["'auto'", "'on'", "'off'"],
+    "lvm_conf_file": ["''", "'/etc/cinder/lvm.conf'"],
 }
 TOML_BROKEN = [b"volume_group = ", b"=", b"volume_group = 'a'\nvolume_group = 'b'\n", b"\xff\xfe", b"volume_group = 'caf\xe9'\n",
                b"\xef\xbb\xbfvolume_group = 'x'\n", b"[[[", b"volume_group = 'a\x00'\n", b'volume_group = "a\nb"\n',

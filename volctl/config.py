@@ -67,7 +67,7 @@ def _check(settings: Settings, source: str) -> Settings:
         raise bad("target_secondary_ip_addresses", "a portal IP is listed twice")
     conf = settings.lvm_conf_file
     if conf and (not conf.startswith("/") or Path(conf).name != "lvm.conf"):
-        raise bad("lvm_conf_file", f"{conf!r} must be an absolute path to a file named lvm.conf "
+        raise bad("lvm_conf_file", f"{quoted(conf)} must be an absolute path to a file named lvm.conf "
                                    "(LVM reads lvm.conf from the directory in LVM_SYSTEM_DIR)")
     template = settings.volume_name_template
     if template.count("%s") != 1 or "%" in template.replace("%s", ""):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from volctl import formats, validate
 from volctl.config import Settings
-from volctl.errors import CommandFailed, InvalidState, NotFound, UsageError, VolctlError
+from volctl.errors import CommandFailed, InvalidState, NotFound, UsageError, VolctlError, quoted
 from volctl.formats import Chap
 from volctl.inventory import Inventory, now
 from volctl.locks import Locks
@@ -606,7 +606,7 @@ class VolumeService:
 
     def list(self, status: str | None = None) -> Iterator[Volume]:
         if status is not None and status not in Status.__members__.values():
-            raise UsageError(f"unknown status {status!r}: one of {', '.join(Status)}")
+            raise UsageError(f"unknown status {quoted(status)}: one of {', '.join(Status)}")
         return self.inventory(write=False).list(status)
 
     def show(self, ref: str) -> Volume:
