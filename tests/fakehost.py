@@ -195,6 +195,16 @@ class FakeHost(Runner):
         del self.lvs[(vg, name)]
         return 0, f'  Logical volume "{name}" successfully removed.\n', ""
 
+    def _lvchange(self, args: list[str]):
+        """lvchange -a y --yes -K VG/LV: activates, even an LV with the activation-skip flag."""
+        vg, name = args[-1].split("/")
+        if (vg, name) not in self.lvs:
+            return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
+        attr = self.lvs[(vg, name)]["attr"]
+        if args[:2] == ["-a", "y"] and ("-K" in args or attr[9:10] != "k"):
+            self.lvs[(vg, name)]["attr"] = attr[:4] + "a" + attr[5:]
+        return 0, "", ""
+
     def _udevadm(self, args: list[str]):
         return 0, "", ""
 
@@ -234,9 +244,12 @@ class FakeHost(Runner):
             return 0, "", ""
         if sub == "save":
             self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in self.targets.items()}
-            if self.save_file is not None:
-                self.save_file.parent.mkdir(parents=True, exist_ok=True)
-                self.save_file.write_text(json.dumps(self._saveconfig(), indent=2))
+            path = Path(rest[0]) if rest else self.save_file
+            if path is not None:
+                if rest and not path.parent.is_dir():  # rtslib makes the directory only for its default
+                    return 1, "", f"cinder.cmd.rtstool.RtstoolError: Could not save configuration to {path}\n"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(self._saveconfig(), indent=2))
             return 0, "", ""
         return 1, "Usage: cinder-rtstool ...\n", ""
 
@@ -274,6 +287,7 @@ class FakeHost(Runner):
         for iqn, target in self.targets.items():
             acls = self.configfs / iqn / "tpgt_1" / "acls"
             acls.mkdir(parents=True, exist_ok=True)
+            (self.configfs / iqn / "tpgt_1" / "lun" / "lun_0").mkdir(parents=True, exist_ok=True)
             for existing in list(acls.iterdir()):
                 if existing.name not in target.acls:
                     shutil.rmtree(existing)

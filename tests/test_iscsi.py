@@ -104,7 +104,7 @@ def test_delete_save_and_get_targets_exact_argv(tmp_path, lock_path):
     target.targets()
     assert [c[0] for c in rec.calls] == [
         ["cinder-rtstool", "delete", IQN],
-        ["cinder-rtstool", "save"],
+        ["cinder-rtstool", "save", str(tmp_path / "saveconfig.json")],
         ["cinder-rtstool", "get-targets"],
     ]
     assert all(secrets == [] for _, secrets in rec.calls)

@@ -24,6 +24,7 @@ class Settings:
     target_port: int = 3260
     target_protocol: str = "iscsi"
     volume_clear: str = "zero"
+    lio_save_file: str = ""  # "": the file the host's LIO restore unit reads (volctl/savefile.py)
 
     @property
     def portal_ips(self) -> tuple[str, ...]:
@@ -35,6 +36,12 @@ class Settings:
 
     def lv_name(self, volume_id: str) -> str:
         return self.volume_name_template % volume_id
+
+    def save_file(self, root: Path | str = "/") -> Path:
+        """Where every `cinder-rtstool save` goes and what doctor reads."""
+        from volctl.savefile import default_save_file
+
+        return Path(self.lio_save_file or default_save_file(root))
 
 
 _CHOICES = {
@@ -61,6 +68,8 @@ def _check(settings: Settings, source: str) -> Settings:
         raise UsageError(f"{source}: {e}") from None
     if len(set(ips)) != len(ips):
         raise bad("target_secondary_ip_addresses", "a portal IP is listed twice")
+    if settings.lio_save_file and not settings.lio_save_file.startswith("/"):
+        raise bad("lio_save_file", f"must be an absolute path, not {settings.lio_save_file!r}")
     template = settings.volume_name_template
     if template.count("%s") != 1 or "%" in template.replace("%s", ""):
         raise bad("volume_name_template", "must hold exactly one %s and no other %")

@@ -18,7 +18,8 @@ from volctl.runner import Runner
 
 RTSTOOL = "cinder-rtstool"
 CONFIGFS_ISCSI = Path("/sys/kernel/config/target/iscsi")
-# rtslib-fb >= 2.1.76 (PyPI); Debian's older python3-rtslib-fb used /etc/rtslib-fb-target/.
+# Upstream rtslib's default (PyPI's, which cinder-rtstool runs); Debian patches its own to
+# /etc/rtslib-fb-target/. The service passes the `lio_save_file` setting (volctl/savefile.py).
 SAVE_FILE = Path("/etc/target/saveconfig.json")
 
 
@@ -59,6 +60,12 @@ class LioTarget:
             return (self.configfs / iqn).is_dir()
         return self.exists(iqn)
 
+    def live_targets(self) -> list[str]:
+        """targets() from configfs when it is mounted (no Python process to start), else get-targets."""
+        if self.configfs.is_dir():
+            return sorted(p.name for p in self.configfs.iterdir() if p.name.startswith(("iqn.", "eui.", "naa.")))
+        return self.targets()
+
     def delete(self, iqn: str) -> None:
         self._rtstool("delete", iqn)
 
@@ -71,7 +78,21 @@ class LioTarget:
         return "ACL not found" not in out
 
     def save(self) -> None:
-        self._rtstool("save")
+        """Always to an explicit path: without one, rtslib picks its own default, which differs
+        between PyPI's and Debian's rtslib. Given a path, cinder-rtstool makes no directory."""
+        try:
+            self.save_file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot create {self.save_file.parent} for the saved LIO config: {e.strerror}") from None
+        self._rtstool("save", str(self.save_file))
+
+    def has_lun(self, iqn: str) -> bool:
+        """LUN 0 on the first TPG, read from configfs. A boot restore that ran before the LV was
+        active leaves the target without it (rtslib reports the storage object as skipped)."""
+        if not self.configfs.is_dir():
+            return True  # no view of configfs: get-targets listed it, and that is all we can know
+        tpgs = sorted((self.configfs / iqn).glob("tpgt_*"))
+        return bool(tpgs) and (tpgs[0] / "lun" / "lun_0").is_dir()
 
     def acls(self, iqn: str) -> list[str]:
         """Initiators with an ACL on the target's first TPG, read from configfs (rtstool cannot list them)."""
