@@ -39,8 +39,11 @@ mkdir -p "$CACHE"
 # initramfs, kmod resolves module dependencies for it; cpio/xz-utils are not
 # used by vmrun (it writes the cpio and unpacks the XZ kernel in Python) but
 # are kept for debugging the images by hand.
+# python3-rtslib-fb + targetcli-fb: Debian's LIO stack as a storage host has it, for the
+# restore tests (its targetctl, its save file, its unit file). Installed, it makes this host's
+# layout Debian-like, so volctl's default lio_save_file here is /etc/rtslib-fb-target/...
 APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi
-          xz-utils iproute2 util-linux coreutils)
+          xz-utils iproute2 util-linux coreutils python3-rtslib-fb targetcli-fb)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -51,7 +54,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # policy-rc.d: open-iscsi's postinst would try to start iscsid on the
-    # host; the host must never act as initiator, only the guest does.
+    # host (and python3-rtslib-fb's its LIO unit); the host must never act as
+    # initiator or target, only the guest does.
     prc=/usr/sbin/policy-rc.d
     created_prc=0
     if [ ! -e $prc ]; then
