@@ -25,6 +25,7 @@ class FakeTarget:
     acls: dict[str, tuple[str, str]] = field(default_factory=dict)  # initiator -> (user, password)
     portals: tuple[str, ...] = ()
     iser: bool = False
+    lun: bool = True  # False: LUN 0 missing, as a boot restore leaves a target whose LV was not active
 
 
 @dataclass
@@ -287,7 +288,10 @@ class FakeHost(Runner):
         for iqn, target in self.targets.items():
             acls = self.configfs / iqn / "tpgt_1" / "acls"
             acls.mkdir(parents=True, exist_ok=True)
-            (self.configfs / iqn / "tpgt_1" / "lun" / "lun_0").mkdir(parents=True, exist_ok=True)
+            if target.lun:
+                (self.configfs / iqn / "tpgt_1" / "lun" / "lun_0").mkdir(parents=True, exist_ok=True)
+            else:
+                shutil.rmtree(self.configfs / iqn / "tpgt_1" / "lun", ignore_errors=True)
             for existing in list(acls.iterdir()):
                 if existing.name not in target.acls:
                     shutil.rmtree(existing)

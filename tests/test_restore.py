@@ -185,17 +185,22 @@ def test_unrecorded_and_foreign_targets_are_never_touched(service, host):
     assert orphan in host.targets and "iqn.2003-01.org.linux-iscsi.other:sn.1" in host.targets
 
 
-def test_a_live_target_without_its_lun_is_reported_not_deleted(service, host, configfs):
-    import shutil
-
+def test_a_live_target_without_its_lun_is_replaced_with_its_acls(service, host, configfs):
+    """What targetctl restore leaves when the LV was not active yet, or when Debian's rtslib could
+    not read the storage object: a target that carries no data."""
     v1 = exported(service, "v1", INITIATOR_1)
-    shutil.rmtree(configfs / iqn_of(v1) / "tpgt_1" / "lun")  # restored by targetctl before the LV was active
+    exported(service, "v2", INITIATOR_1)
+    host.targets[iqn_of(v1)].lun = False
+    host._mirror_configfs()
     host.calls.clear()
 
     report = Restorer(service).run()
 
-    assert report.exit_code == 6 and "without LUN 0" in report.failed[0].error
-    assert iqn_of(v1) in host.targets and not [c for c in rtstool_calls(host) if c[0] == "delete"]
+    assert (report.restored, report.present, report.exit_code) == (("v1",), ("v2",), 0)
+    assert [c[:2] for c in rtstool_calls(host)] == [["delete", iqn_of(v1)], ["create", f"/dev/cinder-volumes/volume-{v1.id}"],
+                                                    ["get-targets"], ["add-initiator", iqn_of(v1)], ["save", str(host.save_file)]]
+    assert (configfs / iqn_of(v1) / "tpgt_1" / "lun" / "lun_0").is_dir()
+    assert "without LUN 0" in service.history("v1")[-1].detail
 
 
 def test_thin_and_activation_skip_lvs_are_activated_with_K_before_export(service, host, settings):
@@ -259,3 +264,14 @@ def test_cli_restore_json_and_exit_codes(volctl, host):
     again = volctl("restore", "v1")
     assert again.exit_code == 0 and "present" in again.stdout and "v1" in again.stdout
     assert volctl("restore", "nosuch").exit_code == 3
+
+
+def test_doctor_reports_a_target_without_its_lun_and_repair_replaces_it(service, host, configfs):
+    v1 = exported(service, "v1", INITIATOR_1)
+    host.targets[iqn_of(v1)].lun = False
+    host._mirror_configfs()
+    doctor = Doctor(service)
+    report = doctor.examine()
+    assert [d.kind for d in report.drift] == ["lun_missing"] and not report.clean
+    assert doctor.repair(report).clean
+    assert (configfs / iqn_of(v1) / "tpgt_1" / "lun" / "lun_0").is_dir() and host.targets[iqn_of(v1)].acls.keys() == {INITIATOR_1}

@@ -149,6 +149,10 @@ class Doctor:
         if not volume.provider_location:
             found.append(Drift("target_unrecorded", iqn, f"a target exists for {volume.name} but no export is recorded",
                                volume.id, volume.name, repair="record the export" if exportable else None))
+        elif not self.service.target.has_lun(iqn):
+            found.append(Drift("lun_missing", iqn, f"the target of {volume.name} has no LUN 0: it carries no data "
+                               f"(restored before the LV was active?)", volume.id, volume.name,
+                               repair="replace the target, with its ACLs" if exportable else None))
         try:
             acls = set(self.service.target.acls(iqn))
         except OSError as e:
@@ -237,7 +241,7 @@ class Doctor:
             if item.kind == "stuck":
                 self._unstick(volume)
                 return False
-            if item.kind in ("target_missing", "acl_missing"):
+            if item.kind in ("target_missing", "lun_missing", "acl_missing"):
                 from volctl.restore import Restorer  # the same code as `volctl restore`
 
                 return Restorer(svc).ensure(volume)

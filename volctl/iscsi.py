@@ -7,6 +7,7 @@ Every call holds the host-wide LIO lock. Targets are matched by exact line, not 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -85,6 +86,34 @@ class LioTarget:
         except OSError as e:
             raise EnvironmentProblem(f"cannot create {self.save_file.parent} for the saved LIO config: {e.strerror}") from None
         self._rtstool("save", str(self.save_file))
+        self._restorable_by_older_rtslib()
+
+    def _restorable_by_older_rtslib(self) -> None:
+        """PyPI's rtslib (2.2.x, cinder-rtstool's) writes "exclusive": true on block storage
+        objects; Debian 12's 2.1.75, which rtslib-fb-targetctl.service restores with, rejects the
+        key ("unexpected keyword argument 'exclusive', skipped") and brings every target back
+        without its LUN (measured in the VM tier). true is the default of every rtslib that knows
+        the key, so dropping it loses nothing. Called under the LIO lock, like the save."""
+        try:
+            document = json.loads(self.save_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return  # doctor reports an unreadable saved config
+        objects = [so for so in document.get("storage_objects", []) if so.get("exclusive") is True]
+        if not objects:
+            return
+        for so in objects:
+            del so["exclusive"]
+        tmp = self.save_file.with_name(f".{self.save_file.name}.volctl")
+        try:
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds CHAP passwords
+            with os.fdopen(fd, "w") as f:
+                json.dump(document, f, sort_keys=True, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.save_file)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot rewrite the saved LIO config {self.save_file}: {e.strerror}") from None
 
     def has_lun(self, iqn: str) -> bool:
         """LUN 0 on the first TPG, read from configfs. A boot restore that ran before the LV was

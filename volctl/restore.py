@@ -155,15 +155,17 @@ class Restorer:
             changes.append(f"activated LV {volume.volume_group}/{volume.lv_name}")
         iqn = svc._iqn(volume)
         with svc.locks.lio.held():
-            if svc.target.is_live(iqn):
-                if not svc.target.has_lun(iqn):
-                    raise RestoreFailed(
-                        f"volume {volume.name}: target {iqn} is live without LUN 0 (restored before its LV was "
-                        f"active?); volctl does not remove a live target: cinder-rtstool delete {iqn}, then volctl restore")
-            else:
+            live = svc.target.is_live(iqn)
+            replaced = live and not svc.target.has_lun(iqn)
+            if replaced:
+                # What a boot restore leaves when it ran before the LV was active, or from a file
+                # its rtslib could not fully read: a target that carries no data. Replacing it
+                # takes away nothing an initiator could be using; cinder-rtstool cannot add a LUN.
+                svc.target.delete(iqn)
+            if replaced or not live:
                 volume, created = svc._ensure_export(volume, save=False)
                 if created:
-                    changes.append(f"target {iqn}")
+                    changes.append(f"target {iqn}" + (" (it was live without LUN 0)" if replaced else ""))
             chap = formats.parse_provider_auth(volume.provider_auth)
             live = {acl.lower() for acl in svc.target.acls(iqn)}
             for connection in volume.connections:
