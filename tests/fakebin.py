@@ -261,7 +261,7 @@ class FakeBin:
         host = self.host()
         try:
             yield VolumeService(self.db, Settings(**self.settings_values), runner=host, configfs=self.configfs,
-                                save_file=self.save_file)
+                                save_file=self.save_file, host_root=self.root / "host")
         finally:
             self.set_host(host)
 
