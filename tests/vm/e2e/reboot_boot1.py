@@ -14,11 +14,14 @@ import shutil
 import uuid
 
 import pytest
-from conftest import INITIATOR_1, SAVE_FILE, TOOLS, Volctl, sh
+from conftest import CONFIGFS, INITIATOR_1, SAVE_FILE, TOOLS, Volctl, sh
 from guard import DISK_SERIAL, require_guest
 from reboot import DB, THIN_CONFIG, VG, copy_database, state_dir, write_settings
 
 import initiator
+
+# udev makes the by-path link; under TCG on a loaded 2-core machine that took more than 20 s
+LOGIN_WAIT = 120
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +45,11 @@ def test_boot1_export_connect_attach_write_then_power_off_without_cleaning_up(rv
     rvolctl("attach", "r-thick1", "--instance", str(uuid.uuid4()), "--initiator", INITIATOR_1)
     sha256 = {}
     for name, vol in (("r-thick1", thick1), ("r-thin", thin)):
+        lun = CONFIGFS / infos[name]["data"]["target_iqn"] / "tpgt_1" / "lun" / "lun_0"
+        assert lun.is_dir(), f"{name}: the target has no LUN 0"
         session = initiator.login(infos[name]["data"])
         try:
-            sha256[name] = initiator.write_and_read_back(session.device(), vol["lv_path"])
+            sha256[name] = initiator.write_and_read_back(session.device(wait=LOGIN_WAIT), vol["lv_path"])
         finally:
             session.logout()  # the initiator's business; volctl's exports stay as they are
     # What a thin snapshot or clone carries: vgchange -aay at boot leaves such an LV inactive.

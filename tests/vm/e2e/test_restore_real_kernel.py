@@ -16,6 +16,9 @@ from conftest import CONFIGFS, DEBIAN_UNIT, INITIATOR_1, INITIATOR_2, SAVE_FILE,
 
 import initiator
 
+# udev makes the by-path link; under TCG on a loaded 2-core machine that took more than 20 s
+LOGIN_WAIT = 120
+
 TARGETCTL = "/usr/bin/targetctl"  # Debian's, with Debian's rtslib: what rtslib-fb-targetctl.service runs
 NAMES = ("trap1", "trap2", "trap3")
 made: dict = {}
@@ -37,7 +40,7 @@ def lio_snapshot() -> dict:
 def login_works(info: dict) -> None:
     session = initiator.login(info["data"])
     try:
-        assert initiator.block_size(session.device()) == 1024**3
+        assert initiator.block_size(session.device(wait=LOGIN_WAIT)) == 1024**3
     finally:
         session.logout()
 
