@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -33,15 +34,27 @@ def write_settings() -> None:
     THIN_CONFIG.write_text(SETTINGS + 'lvm_type = "thin"\n')
 
 
-def copy_database(source: Path, target: Path) -> None:
-    """SQLite's backup API: a consistent copy even with the WAL journal volctl uses."""
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+def save_database(source: Path, target: Path) -> None:
+    """SQLite's backup API into one self-contained file on the guest's own file system (a
+    consistent copy even with volctl's WAL journal), then a plain file copy onto the share:
+    SQLite itself cannot open a file on 9p ("disk I/O error")."""
+    local = Path("/tmp/volctl-reboot-backup.db")
+    local.unlink(missing_ok=True)
+    src, dst = sqlite3.connect(source), sqlite3.connect(local)
     try:
         src.backup(dst)
     finally:
         src.close()
         dst.close()
+    shutil.copyfile(local, target)
+
+
+def load_database(source: Path, target: Path) -> None:
+    """The inventory back where volctl's default puts it, as a plain copy from the share."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        stale.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
     os.chmod(target, 0o600)
 
 

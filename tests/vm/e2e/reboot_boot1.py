@@ -16,7 +16,7 @@ import uuid
 import pytest
 from conftest import CONFIGFS, INITIATOR_1, SAVE_FILE, TOOLS, Volctl, sh
 from guard import DISK_SERIAL, require_guest
-from reboot import DB, THIN_CONFIG, VG, copy_database, state_dir, write_settings
+from reboot import DB, THIN_CONFIG, VG, save_database, state_dir, write_settings
 
 import initiator
 
@@ -57,7 +57,7 @@ def test_boot1_export_connect_attach_write_then_power_off_without_cleaning_up(rv
     assert rvolctl.json("doctor")["clean"] is True
 
     state = state_dir()
-    copy_database(DB, state / "volctl.db")
+    save_database(DB, state / "volctl.db")
     shutil.copy2(SAVE_FILE, state / "saveconfig.json")
     (state / "facts.json").write_text(json.dumps({
         "save_file": str(SAVE_FILE), "infos": infos, "sha256": sha256,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGFS, REPO, STEP_TIMEOUT, TOOLS, sh
 from guard import DISK_SERIAL, require_guest
-from reboot import DB, VG, copy_database, read_sha256, state_dir, write_settings
+from reboot import DB, VG, load_database, read_sha256, state_dir, write_settings
 
 import initiator
 
@@ -32,7 +32,7 @@ def facts(iscsid) -> dict:
     state = state_dir()
     found = json.loads((state / "facts.json").read_text())
     # the host's disks: the inventory and the saved LIO config come back; everything else is new
-    copy_database(state / "volctl.db", DB)
+    load_database(state / "volctl.db", DB)
     Path(found["save_file"]).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(state / "saveconfig.json", found["save_file"])
     write_settings()
