@@ -42,12 +42,15 @@ sys.path[:0] = [str(HERE), str(REPO / "tests" / "vm")]
 
 from guard import require_guest  # noqa: E402
 
+from volctl.savefile import default_save_file  # noqa: E402
+
 VOLCTL = REPO / ".venv" / "bin" / "volctl"
 PYTHON = REPO / ".venv" / "bin" / "python"
 TOOLS = REPO / ".cache" / "vm" / "tools" / "bin"
 VG = "volctl-bench"
 PREFIX = "iqn.2010-10.org.openstack:"
 INITIATOR = "iqn.2024-01.test.volctl:bench1"
+SAVE_FILE = default_save_file()  # where volctl saves with lio_save_file unset, as the bench runs it
 FLOW = ("create", "reserve", "export", "connect", "attach")
 FLOOR_UPDATE = ("import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); "
                 "c.execute('UPDATE volumes SET updated_at = updated_at WHERE name = ?', (sys.argv[2],)); c.execute('COMMIT')")
@@ -135,7 +138,7 @@ class Bench:
             ("cinder-rtstool", "get-targets"): ["cinder-rtstool", "get-targets"],
             ("cinder-rtstool", "create"): ["cinder-rtstool", "create", f"/dev/{VG}/{lv}", iqn, user, password, "False",
                                            "-p3260", "-a127.0.0.1"],
-            ("cinder-rtstool", "save"): ["cinder-rtstool", "save"],
+            ("cinder-rtstool", "save"): ["cinder-rtstool", "save", SAVE_FILE],
             ("cinder-rtstool", "add-initiator"): ["cinder-rtstool", "add-initiator", iqn, user, password, INITIATOR],
         }
         steps = {}

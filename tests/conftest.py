@@ -60,15 +60,23 @@ def save_file(tmp_path) -> Path:
 
 
 @pytest.fixture
+def host_root(tmp_path) -> Path:
+    """The root under which volctl looks for the host's LIO restore unit: empty, not this machine's."""
+    path = tmp_path / "host"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 def host(settings, configfs, save_file) -> FakeHost:
     return FakeHost(vg=settings.volume_group, configfs=configfs, save_file=save_file)
 
 
 @pytest.fixture
-def make_service(db_path, settings, host, configfs, save_file):
+def make_service(db_path, settings, host, configfs, save_file, host_root):
     def make(**overrides) -> VolumeService:
         args = dict(db_path=db_path, settings=settings, runner=host, locks=Locks(Path(f"{db_path}.locks"), wait=5),
-                    configfs=configfs, save_file=save_file)
+                    configfs=configfs, save_file=save_file, host_root=host_root)
         args.update(overrides)
         return VolumeService(**args)
 

@@ -292,7 +292,7 @@ class FakeBin:
         host = self.host()
         try:
             yield VolumeService(self.db, Settings(**self.settings_values), runner=host, configfs=self.configfs,
-                                save_file=self.save_file)
+                                save_file=self.save_file, host_root=self.root / "host")
         finally:
             self.set_host(host)
 
@@ -306,7 +306,7 @@ class FakeBin:
         env.update(
             PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             VOLCTL_DB=str(self.db), VOLCTL_CONFIG=str(self.config), VOLCTL_CONFIGFS=str(self.configfs),
-            VOLCTL_LIO_SAVE_FILE=str(self.save_file), FAKEHOST_STATE=str(self.state), FAKEHOST_LOG=str(self.log),
+            VOLCTL_LIO_SAVE_FILE=str(self.save_file), VOLCTL_HOST_ROOT=str(self.root / "host"), FAKEHOST_STATE=str(self.state), FAKEHOST_LOG=str(self.log),
         )
         env.update(extra or {})
         return env

@@ -26,6 +26,7 @@ class FakeTarget:
     acls: dict[str, tuple[str, str]] = field(default_factory=dict)  # initiator -> (user, password)
     portals: tuple[str, ...] = ()
     iser: bool = False
+    lun: bool = True  # False: LUN 0 missing, as a boot restore leaves a target whose LV was not active
 
 
 @dataclass
@@ -175,11 +176,13 @@ class FakeHost(FakeLvm, Runner):
             assert not rest, "FakeHost restores only the default save file"
             self.targets = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in (self.saved or {}).items()}
             return 0, "", ""
-        assert not rest, "FakeHost saves only to the default save file (volctl reads that one)"
+        path = Path(rest[0]) if rest else self.save_file
+        if rest and not path.parent.is_dir():  # rtslib makes the directory only for its default file
+            return 1, "", traceback(f"cinder.cmd.rtstool.RtstoolError: Could not save configuration to {path}")
         self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in self.targets.items()}
-        if self.save_file is not None:
-            self.save_file.parent.mkdir(parents=True, exist_ok=True)
-            self.save_file.write_text(json.dumps(self._saveconfig(), indent=2))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self._saveconfig(), indent=2))
         return 0, "", ""
 
     def _rtstool_create(self, positional: list[str], options: dict):
@@ -245,6 +248,10 @@ class FakeHost(FakeLvm, Runner):
         for iqn, target in self.targets.items():
             acls = self.configfs / iqn / "tpgt_1" / "acls"
             acls.mkdir(parents=True, exist_ok=True)
+            if target.lun:
+                (self.configfs / iqn / "tpgt_1" / "lun" / "lun_0").mkdir(parents=True, exist_ok=True)
+            else:
+                shutil.rmtree(self.configfs / iqn / "tpgt_1" / "lun", ignore_errors=True)
             for existing in list(acls.iterdir()):
                 if existing.name not in target.acls:
                     shutil.rmtree(existing)

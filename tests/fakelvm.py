@@ -183,6 +183,21 @@ class FakeLvm:
                 out += f'  Logical volume "{key[1]}" successfully removed.\n'
         return 0, out, ""
 
+    def _lvchange(self, args: list[str]):
+        """lvchange -a y --yes -K VG/LV: activates, even an LV with the activation-skip flag (attr 'k')."""
+        options, positional = lvm_options("lvchange", args, "a:yK", ["activate=", "yes", "ignoreactivationskip"],
+                                          {"--activate": "-a", "--yes": "-y", "--ignoreactivationskip": "-K"})
+        assert options.get("-a") == ["y"], f"volctl only ever activates with lvchange: {args}"
+        if len(positional) != 1:
+            raise Refused(LVM_CMD_LINE, "  Please give one logical volume path.\n")
+        vg, name = self._lv_path("lvchange", positional[0])
+        if (vg, name) not in self.lvs:
+            return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
+        attr = self.lvs[(vg, name)]["attr"]
+        if "-K" in options or attr[9:10] != "k":
+            self.lvs[(vg, name)]["attr"] = attr[:4] + "a" + attr[5:]
+        return 0, "", ""
+
     def _udevadm(self, args: list[str]):
         if not args or args[0] != "settle":
             return 1, "", f"udevadm: unknown command '{args[0] if args else ''}'\n" if args else "udevadm: missing command\n"

@@ -58,7 +58,7 @@ def seed(volctl, name="v1", *create_args) -> tuple[dict, dict]:
 # -- the seed flow ---------------------------------------------------------------------------
 
 
-def test_seed_flow_runs_exactly_cinders_command_lines(volctl, host):
+def test_seed_flow_runs_exactly_cinders_command_lines(volctl, host, save_file):
     vol = create(volctl)
     vid, iqn, lv = vol["id"], iqn_of(vol["id"]), f"volume-{vol['id']}"
     assert host.calls == [["lvcreate", "-n", lv, "cinder-volumes", "-L", "1g"]]
@@ -73,14 +73,14 @@ def test_seed_flow_runs_exactly_cinders_command_lines(volctl, host):
     assert host.calls == [
         ["cinder-rtstool", "create", f"/dev/cinder-volumes/{lv}", iqn, user, password, "False", "-p3260", "-a127.0.0.1"],
         ["cinder-rtstool", "get-targets"],
-        ["cinder-rtstool", "save"],
+        ["cinder-rtstool", "save", str(save_file)],
     ]
 
     host.calls.clear()
     ok(volctl("connect", "v1", "--initiator", INITIATOR_1))
     assert host.calls == [
         ["cinder-rtstool", "add-initiator", iqn, user, password, INITIATOR_1],
-        ["cinder-rtstool", "save"],
+        ["cinder-rtstool", "save", str(save_file)],
     ]
 
     host.calls.clear()

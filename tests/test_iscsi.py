@@ -104,7 +104,7 @@ def test_delete_save_and_get_targets_exact_argv(tmp_path, lock_path):
     target.targets()
     assert [c[0] for c in rec.calls] == [
         ["cinder-rtstool", "delete", IQN],
-        ["cinder-rtstool", "save"],
+        ["cinder-rtstool", "save", str(tmp_path / "saveconfig.json")],
         ["cinder-rtstool", "get-targets"],
     ]
     assert all(secrets == [] for _, secrets in rec.calls)
@@ -279,3 +279,27 @@ def test_saved_targets_of_an_empty_lio(tmp_path, lock_path):
     target, _ = make(tmp_path, lock_path)
     (tmp_path / "saveconfig.json").write_text(json.dumps({"fabric_modules": [], "storage_objects": [], "targets": []}))
     assert target.saved_targets() == []
+
+
+def test_save_drops_the_exclusive_key_debians_rtslib_cannot_restore(tmp_path, lock_path):
+    """PyPI's rtslib 2.2.x writes "exclusive": true; Debian 12's 2.1.75 (rtslib-fb-targetctl.service)
+    then skips the storage object, and the target comes back without its LUN (seen in the guest)."""
+    save_file = tmp_path / "saveconfig.json"
+    written = {"fabric_modules": [], "targets": [{"wwn": IQN, "tpgs": []}], "storage_objects": [
+        {"name": IQN, "plugin": "block", "dev": DEV, "exclusive": True, "attributes": {"block_size": 512}},
+        {"name": "other", "plugin": "block", "dev": "/dev/sdz", "exclusive": False},
+    ]}
+
+    class Saver(Recorder):
+        def run(self, argv, **kw):
+            if argv[1] == "save":
+                Path(argv[2]).write_text(json.dumps(written))
+            return super().run(argv, **kw)
+
+    target = LioTarget(Saver(lock_path), FileLock(lock_path, wait=5), configfs=tmp_path / "configfs", save_file=save_file)
+    target.save()
+    document = json.loads(save_file.read_text())
+    assert [so.get("exclusive", "absent") for so in document["storage_objects"]] == ["absent", False]
+    assert document["storage_objects"][0]["attributes"] == {"block_size": 512} and document["targets"] == written["targets"]
+    assert save_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -95,7 +95,7 @@ def test_no_password_outside_connect_and_show_secrets_in_process(fakebin, monkey
         if fail:
             monkeypatch.setenv("FAKEHOST_FAIL", fail)
         service = VolumeService(fb.db, Settings(**fb.settings_values), runner=Runner(), configfs=fb.configfs,
-                                save_file=fb.save_file)
+                                save_file=fb.save_file, host_root=fb.root / "host")
         result = CliRunner().invoke(cli, list(args), obj=App(_service=service), input=input, catch_exceptions=False)
         monkeypatch.delenv("FAKEHOST_FAIL", raising=False)
         outputs.append((args, result.exit_code, result.stdout, result.stderr))

@@ -70,13 +70,13 @@ def test_unreserve_refused_unless_attaching(service, setup):
 # -- detach ----------------------------------------------------------------------------------
 
 
-def test_detach_last_attachment_removes_the_export(service, host):
+def test_detach_last_attachment_removes_the_export(service, host, save_file):
     volume = attached(service)
     [attachment] = volume.attachments
     host.calls.clear()
     done = service.detach("v1")
     iqn = iqn_of(volume)
-    assert host.calls == [["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save"]]
+    assert host.calls == [["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save", str(save_file)]]
     assert done.data == {"attachment_id": attachment.id, "export_removed": True}
     volume = service.show("v1")
     assert (volume.status, volume.attach_status) == ("available", "detached")
@@ -159,14 +159,14 @@ def test_detach_refused_unless_in_use(service):
 # -- disconnect ------------------------------------------------------------------------------
 
 
-def test_disconnect_deletes_the_acl_and_saves(service, host):
+def test_disconnect_deletes_the_acl_and_saves(service, host, save_file):
     volume = service.create(size=1, name="v1").volume
     service.connect("v1", {"initiator": INITIATOR_1})
     service.connect("v1", {"initiator": INITIATOR_2})
     iqn = iqn_of(volume)
     host.calls.clear()
     done = service.disconnect("v1", {"initiator": INITIATOR_1})
-    assert host.calls == [["cinder-rtstool", "delete-initiator", iqn, INITIATOR_1], ["cinder-rtstool", "save"]]
+    assert host.calls == [["cinder-rtstool", "delete-initiator", iqn, INITIATOR_1], ["cinder-rtstool", "save", str(save_file)]]
     assert done.changed
     assert list(host.targets[iqn].acls) == [INITIATOR_2]
     assert list(host.saved[iqn].acls) == [INITIATOR_2]
@@ -219,14 +219,14 @@ def test_disconnect_keeps_an_acl_shared_by_live_attachments(service, host):
 # -- unexport --------------------------------------------------------------------------------
 
 
-def test_unexport_removes_the_target_keeps_the_credentials(service, host):
+def test_unexport_removes_the_target_keeps_the_credentials(service, host, save_file):
     volume = service.create(size=1, name="v1").volume
     service.connect("v1", {"initiator": INITIATOR_1})
     auth = service.show("v1").provider_auth
     host.calls.clear()
     done = service.unexport("v1")
     iqn = iqn_of(volume)
-    assert host.calls == [["cinder-rtstool", "get-targets"], ["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save"]]
+    assert host.calls == [["cinder-rtstool", "get-targets"], ["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save", str(save_file)]]
     assert done.volume.provider_location is None
     assert done.volume.provider_auth == auth
     assert done.volume.connections == ()

@@ -38,7 +38,8 @@ class App:
             from volctl.service import VolumeService
 
             # LIO's configfs tree and saved config; overridable so whole processes can run against a fake host.
-            lio = {key: Path(os.environ[var]) for key, var in (("configfs", "VOLCTL_CONFIGFS"), ("save_file", "VOLCTL_LIO_SAVE_FILE"))
+            lio = {key: Path(os.environ[var]) for key, var in (("configfs", "VOLCTL_CONFIGFS"), ("save_file", "VOLCTL_LIO_SAVE_FILE"),
+                                                               ("host_root", "VOLCTL_HOST_ROOT"))
                    if os.environ.get(var)}
             self._service = VolumeService(self.db, load_settings(self.config), **lio)
         return self._service

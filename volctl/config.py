@@ -27,6 +27,7 @@ class Settings:
     volume_clear: str = "zero"
     lvm_udev: str = "auto"
     lvm_conf_file: str = ""  # empty: LVM's own /etc/lvm/lvm.conf
+    lio_save_file: str = ""  # "": the file the host's LIO restore unit reads (volctl/savefile.py)
 
     @property
     def portal_ips(self) -> tuple[str, ...]:
@@ -38,6 +39,12 @@ class Settings:
 
     def lv_name(self, volume_id: str) -> str:
         return self.volume_name_template % volume_id
+
+    def save_file(self, root: Path | str = "/") -> Path:
+        """Where every `cinder-rtstool save` goes and what doctor reads."""
+        from volctl.savefile import default_save_file
+
+        return Path(self.lio_save_file or default_save_file(root))
 
 
 _CHOICES = {
@@ -69,6 +76,8 @@ def _check(settings: Settings, source: str) -> Settings:
     if conf and (not conf.startswith("/") or Path(conf).name != "lvm.conf"):
         raise bad("lvm_conf_file", f"{quoted(conf)} must be an absolute path to a file named lvm.conf "
                                    "(LVM reads lvm.conf from the directory in LVM_SYSTEM_DIR)")
+    if settings.lio_save_file and not settings.lio_save_file.startswith("/"):
+        raise bad("lio_save_file", f"must be an absolute path, not {quoted(settings.lio_save_file)}")
     template = settings.volume_name_template
     if template.count("%s") != 1 or "%" in template.replace("%s", ""):
         raise bad("volume_name_template", "must hold exactly one %s and no other %")

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from volctl import formats
 from volctl.errors import CommandFailed, EnvironmentProblem, VolctlError
 from volctl.lvm import GIB, LogicalVolume
 from volctl.model import EXPORTABLE, TRANSIENT, Connection, Status, Volume, status_from_attachments
@@ -75,7 +74,21 @@ class Doctor:
             drift += self._export(volume, targets, notes)
         drift += self._orphans(volumes, lvs, targets)
         drift += self._saved_config(targets, notes)
+        drift += self._restore_unit()
         return Report(tuple(drift), tuple(notes))
+
+    def _restore_unit(self) -> list[Drift]:
+        """The host's LIO unit clears every live target and restores its own file, at boot and on
+        each upgrade of Debian's python3-rtslib-fb: a save anywhere else is lost then."""
+        from volctl.savefile import restore_unit
+
+        unit = restore_unit(self.service.host_root)
+        ours = str(self.service.target.save_file)
+        if unit is None or unit.save_file == ours:
+            return []
+        return [Drift("restore_unit", str(unit.path),
+                      f"{unit.name} clears every live target and restores {unit.save_file} (at boot and on package "
+                      f"upgrades), but volctl saves to {ours}: set lio_save_file = \"{unit.save_file}\" or leave it unset")]
 
     def _logical_volumes(self, vgs: set[str], notes: list[str]) -> dict[tuple[str, str], LogicalVolume]:
         found: dict[tuple[str, str], LogicalVolume] = {}
@@ -136,6 +149,10 @@ class Doctor:
         if not volume.provider_location:
             found.append(Drift("target_unrecorded", iqn, f"a target exists for {volume.name} but no export is recorded",
                                volume.id, volume.name, repair="record the export" if exportable else None))
+        elif not self.service.target.has_lun(iqn):
+            found.append(Drift("lun_missing", iqn, f"the target of {volume.name} has no LUN 0: it carries no data "
+                               f"(restored before the LV was active?)", volume.id, volume.name,
+                               repair="replace the target, with its ACLs" if exportable else None))
         try:
             acls = set(self.service.target.acls(iqn))
         except OSError as e:
@@ -224,14 +241,10 @@ class Doctor:
             if item.kind == "stuck":
                 self._unstick(volume)
                 return False
-            if item.kind == "target_missing":
-                inv.update(volume.id, provider_location=None)
-                volume, _ = svc._ensure_export(inv.get(volume.id))
-                chap = formats.parse_provider_auth(volume.provider_auth)
-                for connection in volume.connections:
-                    svc.target.add_initiator(svc._iqn(volume), chap, connection.initiator)
-                svc._note(volume, "doctor", "export and ACLs re-created")
-                return True
+            if item.kind in ("target_missing", "lun_missing", "acl_missing"):
+                from volctl.restore import Restorer  # the same code as `volctl restore`
+
+                return Restorer(svc).ensure(volume)
             if item.kind == "target_unrecorded":
                 svc._ensure_export(volume)
                 return False
@@ -240,10 +253,6 @@ class Doctor:
                     inv.add_connection(Connection(volume.id, item.subject, {"initiator": item.subject}, volume.updated_at))
                     inv.record(volume, "note", "doctor", detail=f"recorded the ACL of {item.subject} found on the host")
                 return False
-            if item.kind == "acl_missing":
-                svc.target.add_initiator(svc._iqn(volume), formats.parse_provider_auth(volume.provider_auth), item.subject)
-                svc._note(volume, "doctor", f"ACL for {item.subject} added again")
-                return True
         raise VolctlError(f"no repair for {item.kind}")
 
     def _unstick(self, volume: Volume) -> None:

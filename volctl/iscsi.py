@@ -7,6 +7,7 @@ Every call holds the host-wide LIO lock. Targets are matched by exact line, not 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,8 @@ from volctl.runner import Runner
 
 RTSTOOL = "cinder-rtstool"
 CONFIGFS_ISCSI = Path("/sys/kernel/config/target/iscsi")
-# rtslib-fb >= 2.1.76 (PyPI); Debian's older python3-rtslib-fb used /etc/rtslib-fb-target/.
+# Upstream rtslib's default (PyPI's, which cinder-rtstool runs); Debian patches its own to
+# /etc/rtslib-fb-target/. The service passes the `lio_save_file` setting (volctl/savefile.py).
 SAVE_FILE = Path("/etc/target/saveconfig.json")
 
 
@@ -59,6 +61,12 @@ class LioTarget:
             return (self.configfs / iqn).is_dir()
         return self.exists(iqn)
 
+    def live_targets(self) -> list[str]:
+        """targets() from configfs when it is mounted (no Python process to start), else get-targets."""
+        if self.configfs.is_dir():
+            return sorted(p.name for p in self.configfs.iterdir() if p.name.startswith(("iqn.", "eui.", "naa.")))
+        return self.targets()
+
     def delete(self, iqn: str) -> None:
         self._rtstool("delete", iqn)
 
@@ -71,7 +79,49 @@ class LioTarget:
         return "ACL not found" not in out
 
     def save(self) -> None:
-        self._rtstool("save")
+        """Always to an explicit path: without one, rtslib picks its own default, which differs
+        between PyPI's and Debian's rtslib. Given a path, cinder-rtstool makes no directory."""
+        try:
+            self.save_file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot create {self.save_file.parent} for the saved LIO config: {e.strerror}") from None
+        self._rtstool("save", str(self.save_file))
+        self._restorable_by_older_rtslib()
+
+    def _restorable_by_older_rtslib(self) -> None:
+        """PyPI's rtslib (2.2.x, cinder-rtstool's) writes "exclusive": true on block storage
+        objects; Debian 12's 2.1.75, which rtslib-fb-targetctl.service restores with, rejects the
+        key ("unexpected keyword argument 'exclusive', skipped") and brings every target back
+        without its LUN (measured in the VM tier). true is the default of every rtslib that knows
+        the key, so dropping it loses nothing. Called under the LIO lock, like the save."""
+        try:
+            document = json.loads(self.save_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return  # doctor reports an unreadable saved config
+        objects = [so for so in document.get("storage_objects", []) if so.get("exclusive") is True]
+        if not objects:
+            return
+        for so in objects:
+            del so["exclusive"]
+        tmp = self.save_file.with_name(f".{self.save_file.name}.volctl")
+        try:
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds CHAP passwords
+            with os.fdopen(fd, "w") as f:
+                json.dump(document, f, sort_keys=True, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.save_file)
+        except OSError as e:
+            raise EnvironmentProblem(f"cannot rewrite the saved LIO config {self.save_file}: {e.strerror}") from None
+
+    def has_lun(self, iqn: str) -> bool:
+        """LUN 0 on the first TPG, read from configfs. A boot restore that ran before the LV was
+        active leaves the target without it (rtslib reports the storage object as skipped)."""
+        if not self.configfs.is_dir():
+            return True  # no view of configfs: get-targets listed it, and that is all we can know
+        tpgs = sorted((self.configfs / iqn).glob("tpgt_*"))
+        return bool(tpgs) and (tpgs[0] / "lun" / "lun_0").is_dir()
 
     def acls(self, iqn: str) -> list[str]:
         """Initiators with an ACL on the target's first TPG, read from configfs (rtstool cannot list them)."""

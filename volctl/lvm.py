@@ -48,6 +48,11 @@ class LogicalVolume:
     def is_thin_volume(self) -> bool:
         return self.attr.startswith("V")
 
+    @property
+    def is_active(self) -> bool:
+        """lv_attr's fifth character is the state; 'a' = active (lvs(8))."""
+        return self.attr[4:5] == "a"
+
 
 @dataclass(frozen=True)
 class VolumeGroup:
@@ -135,6 +140,11 @@ class Lvm:
 
     def extend(self, name: str, size_gib: int) -> None:
         self._run(["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"])
+
+    def activate(self, name: str) -> None:
+        """Cinder's ensure_export step: -K also activates LVs with the activation-skip flag, which
+        vgchange -aay at boot leaves inactive (thin snapshots and their clones by default)."""
+        self._run(["lvchange", "-a", "y", "--yes", "-K", f"{self.vg}/{name}"])
 
     def remove(self, name: str) -> None:
         """Cinder's delete: one retry after `udevadm settle`, ignoring suspended devices."""

@@ -328,3 +328,48 @@ def drift_report(report, as_json: bool, *, repaired: bool) -> None:
     _console().print(table)
     remaining = sum(1 for d in report.drift if not d.repaired)
     note(f"{len(items)} drift(s) found, {len(items) - remaining} repaired, {remaining} remaining")
+
+
+@contextmanager
+def counting(title: str, enabled: bool, minimum: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar of items done on stderr, for a person, once there are at least `minimum` items."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if total < minimum:
+            return
+        if "bar" not in state:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            state["bar"] = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                                    TimeRemainingColumn(), console=_console(stderr=True), transient=True)
+            state["bar"].start()
+            state["task"] = state["bar"].add_task(title, total=total)
+        state["bar"].update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
+
+
+def restore_report(report, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    out = sys.stdout
+    for name in report.restored:
+        out.write(f"restored  {name}\n")
+    for name in report.present:
+        out.write(f"present   {name}\n")
+    for failure in report.failed:
+        out.write(f"FAILED    {failure.volume}: {mask(failure.error)}\n")
+    if report.save_error:
+        note(f"the LIO config was not saved to {report.save_file}: {report.save_error}")
+    elif report.saved:
+        note(f"saved the LIO config to {report.save_file}")
+    note(f"{len(report.restored)} restored, {len(report.present)} already live, {len(report.failed)} failed")

@@ -38,13 +38,14 @@ class Outcome:
 
 class VolumeService:
     def __init__(self, db_path: str | Path, settings: Settings, runner: Runner | None = None, locks: Locks | None = None,
-                 configfs: Path | None = None, save_file: Path | None = None):
+                 configfs: Path | None = None, save_file: Path | None = None, host_root: Path | None = None):
         self.db_path = Path(db_path)
         self.settings = settings
         self.runner = runner or Runner()
         self.runner.on_command = self._on_command
         self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
         self._lio_args = {key: value for key, value in (("configfs", configfs), ("save_file", save_file)) if value}
+        self.host_root = host_root or Path("/")  # where the host's LIO restore unit is looked for (savefile.py)
         self._inventory: Inventory | None = None
         self._writable = False
         self._subject: Volume | None = None
@@ -69,7 +70,7 @@ class VolumeService:
     def target(self) -> LioTarget:
         from volctl.iscsi import LioTarget
 
-        return LioTarget(self.runner, self.locks.lio, **self._lio_args)
+        return LioTarget(self.runner, self.locks.lio, **{"save_file": self.settings.save_file(self.host_root), **self._lio_args})
 
     def lvm(self, vg: str | None = None) -> Lvm:
         from volctl.lvm import Lvm, host_for

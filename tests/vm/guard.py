@@ -16,6 +16,7 @@ import os
 import stat
 
 SCRATCH_SERIAL = "vmrun-scratch"
+DISK_SERIAL = "vmrun-disk"  # vmrun --disk: the disk that persists across boots
 
 
 def in_guest() -> bool:
@@ -33,8 +34,9 @@ def _mounted_devices() -> set:
     return devs
 
 
-def require_guest() -> str:
-    """Return the scratch block device path, or raise RuntimeError."""
+def require_guest(env: str = "VMRUN_SCRATCH", serial: str = SCRATCH_SERIAL) -> str:
+    """Return the scratch block device path, or raise RuntimeError.
+    require_guest("VMRUN_DISK", DISK_SERIAL): the same checks for vmrun --disk."""
     def refuse(why):
         raise RuntimeError(
             f"refusing destructive storage test: {why}; "
@@ -42,9 +44,9 @@ def require_guest() -> str:
 
     if not in_guest():
         refuse("VMRUN_GUEST is not 1 (not inside the vmrun guest)")
-    link = os.environ.get("VMRUN_SCRATCH")
+    link = os.environ.get(env)
     if not link:
-        refuse("VMRUN_SCRATCH is not set")
+        refuse(f"{env} is not set")
     dev = os.path.realpath(link)
     try:
         st = os.stat(dev)
@@ -53,13 +55,14 @@ def require_guest() -> str:
     if not stat.S_ISBLK(st.st_mode):
         refuse(f"scratch disk {link} ({dev}) is not a block device")
     name = os.path.basename(dev)
+    expected = serial
     try:
         with open(f"/sys/class/block/{name}/serial") as f:
-            serial = f.read().strip()
+            found = f.read().strip()
     except OSError:
-        serial = None
-    if serial != SCRATCH_SERIAL:
-        refuse(f"{dev} does not carry the serial {SCRATCH_SERIAL}")
+        found = None
+    if found != expected:
+        refuse(f"{dev} does not carry the serial {expected}")
     disk = (os.major(st.st_rdev), os.minor(st.st_rdev))
     root = os.stat("/").st_dev
     if disk == (os.major(root), os.minor(root)):

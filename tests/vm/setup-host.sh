@@ -41,8 +41,12 @@ mkdir -p "$CACHE"
 # are kept for debugging the images by hand.
 # A minimal root (debootstrap --variant=minbase, a container image) also lacks procps (pgrep, for
 # iscsid) and thin-provisioning-tools (thin_check, which lvm2 only recommends; lvm_type = "thin").
+# python3-rtslib-fb + targetcli-fb: Debian's LIO stack as a storage host has it, for the
+# restore tests (its targetctl, its save file, its unit file). Installed, it makes this host's
+# layout Debian-like, so volctl's default lio_save_file here is /etc/rtslib-fb-target/...
 APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi
-          xz-utils iproute2 util-linux coreutils procps thin-provisioning-tools mount)
+          xz-utils iproute2 util-linux coreutils procps thin-provisioning-tools mount
+          python3-rtslib-fb targetcli-fb)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -53,7 +57,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # policy-rc.d: open-iscsi's postinst would try to start iscsid on the
-    # host; the host must never act as initiator, only the guest does.
+    # host (and python3-rtslib-fb's its LIO unit); the host must never act as
+    # initiator or target, only the guest does.
     prc=/usr/sbin/policy-rc.d
     created_prc=0
     if [ ! -e $prc ]; then

@@ -13,9 +13,10 @@ from volctl.commands.history import history
 from volctl.commands.list_cmd import list_
 from volctl.commands.reserve import reserve
 from volctl.commands.reset_state import reset_state
+from volctl.commands.restore import restore
 from volctl.commands.show import show
 from volctl.commands.unexport import unexport
 from volctl.commands.unreserve import unreserve
 
 COMMANDS = [create, list_, show, reserve, unreserve, export, connect, attach, detach, disconnect, unexport, delete,
-            extend, reset_state, history, doctor]
+            extend, reset_state, history, doctor, restore]

@@ -26,7 +26,10 @@ VG = "volctl-e2e"
 INITIATOR_1 = "iqn.2024-01.test.volctl:initiator1"
 INITIATOR_2 = "iqn.2024-01.test.volctl:initiator2"
 TOOLS = REPO / ".cache" / "vm" / "tools" / "bin"
-SAVE_FILE = Path("/etc/target/saveconfig.json")
+# Where volctl saves with lio_save_file unset: the file the host's LIO unit restores. With Debian's
+# python3-rtslib-fb installed (tests/vm/setup-host.sh does, as on a storage host) that is Debian's.
+DEBIAN_UNIT = Path("/lib/systemd/system/rtslib-fb-targetctl.service")
+SAVE_FILE = Path("/etc/rtslib-fb-target/saveconfig.json" if DEBIAN_UNIT.exists() else "/etc/target/saveconfig.json")
 CONFIGFS = Path("/sys/kernel/config/target/iscsi")
 
 
