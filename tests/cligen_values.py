@@ -15,7 +15,7 @@ VOLUMES = ("va", "vuse", "vatt", "vmulti", "vexp", "vmaint", "verr")
 # The volume each command would succeed on, so a refused case that slipped through shows as a change.
 TARGET = {"show": "va", "reserve": "va", "unreserve": "vatt", "export": "va", "connect": "va", "attach": "vatt",
           "detach": "vuse", "disconnect": "vuse", "unexport": "vexp", "delete": "va", "extend": "va",
-          "reset-state": "va", "history": "va"}
+          "reset-state": "va", "history": "va", "restore": "vexp"}
 STATUSES = ("available", "error", "in-use", "maintenance")
 CONTROL = ("\n", "\t", "\x1b", "\r", "\x1b[31m")
 
@@ -58,6 +58,7 @@ SETTINGS_BAD = {
     "target_protocol": ["'fc'", "1", "'ISCSI'", "''"],
     "volume_clear": ["'shred'", "''", "0", "'none '", "false"],
     "lvm_udev": ["'yes'", "1", "'AUTO'"],
+    "lio_save_file": ["'saveconfig.json'", "1"],
     "lvm_conf_file": ["'lvm.conf'", "'/etc/cinder/other.conf'", "1"],
 }
 SETTINGS_GOOD = {
@@ -72,6 +73,7 @@ SETTINGS_GOOD = {
     "target_protocol": ["'iscsi'", "'iser'"],
     "volume_clear": ["'zero'", "'none'"],
     "lvm_udev": ["'auto'", "'on'", "'off'"],
+    "lio_save_file": ["''", "'/etc/target/saveconfig.json'"],
     "lvm_conf_file": ["''", "'/etc/cinder/lvm.conf'"],
 }
 TOML_BROKEN = [b"volume_group = ", b"=", b"volume_group = 'a'\nvolume_group = 'b'\n", b"\xff\xfe", b"volume_group = 'caf\xe9'\n",

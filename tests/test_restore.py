@@ -176,7 +176,8 @@ def test_unrecorded_and_foreign_targets_are_never_touched(service, host):
     exported(service, "v1", INITIATOR_1)
     host.targets["iqn.2003-01.org.linux-iscsi.other:sn.1"] = type(next(iter(host.targets.values())))("/dev/sdz")
     orphan = f"{PREFIX}volume-00000000-0000-4000-8000-000000000000"
-    host.run([RTS, "create", "/dev/x", orphan, "u", "p", "False"])
+    host.add_lv("cinder-volumes", "scratch-0", 1)  # rtslib needs a real block device behind a target
+    host.run([RTS, "create", "/dev/cinder-volumes/scratch-0", orphan, "u", "p", "False"])
     host.calls.clear()
 
     Restorer(service).run()

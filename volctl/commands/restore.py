@@ -1,14 +1,15 @@
 import click
 
 from volctl import output
-from volctl.commands._options import json_option
+from volctl import completion
+from volctl.commands._options import VOLUME_REF, json_option
 
 # A bar for a person only when there is something to watch: each volume costs a few seconds.
 BAR_FROM = 6
 
 
 @click.command()
-@click.argument("volumes", metavar="[VOL]...", nargs=-1)
+@click.argument("volumes", metavar="[VOL]...", nargs=-1, type=VOLUME_REF, shell_complete=completion.volume)
 @json_option
 @click.pass_obj
 def restore(app, *, volumes: tuple[str, ...]) -> int:
