@@ -140,6 +140,13 @@ def test_extend_exact_argv(runner, mocker):
     run.assert_called_once_with(["lvextend", "-L", "20g", f"{VG}/{LV}"], env={}, timeout=LVM_TIMEOUT)
 
 
+def test_activate_exact_argv(runner, mocker):
+    """Cinder's ensure_export: -K activates an LV with the activation-skip flag too (thin snapshots)."""
+    run = mocker.patch.object(runner, "run", return_value=ok())
+    Lvm(runner, VG).activate(LV)
+    run.assert_called_once_with(["lvchange", "-a", "y", "--yes", "-K", f"{VG}/{LV}"], env={}, timeout=LVM_TIMEOUT)
+
+
 def test_path():
     assert Lvm(Runner(), VG).path(LV) == f"/dev/{VG}/{LV}"
 
@@ -364,7 +371,7 @@ def test_list_accepts_json_std_numbers():
 
 OFF = LvmHost(UdevMode(False, "test"), system_dir="/etc/cinder")
 ON = LvmHost(UdevMode(True, "test"))
-LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs"}
+LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs", "lvchange"}
 
 
 def _answer(argv):
@@ -386,6 +393,7 @@ EVERY_METHOD = {
     "volume_group": lambda lvm: lvm.volume_group(),
     "clear": lambda lvm: lvm.clear(LV, GIB),
     "path": lambda lvm: lvm.path(LV),
+    "activate": lambda lvm: lvm.activate(LV),
 }
 
 
