@@ -4,6 +4,7 @@ and `volctl(...)`, which runs the real CLI in-process against both."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +109,14 @@ def volctl(make_service, db_path):
         return Result(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+def inventory_tables(db_path: Path) -> dict:
+    """Every table of the inventory, rows sorted, read without changing the file: what a refused
+    command must leave exactly as it was."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    finally:
+        conn.close()

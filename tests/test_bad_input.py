@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2
+from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2, inventory_tables
 
 from volctl import config as volctl_config
 from volctl.cli import cli
@@ -56,13 +56,7 @@ def state(db_path, host, configfs, save_file):
     """Everything a refused command must leave as it was."""
 
     def snapshot() -> dict:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        try:
-            tables = {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
-                      for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-        finally:
-            conn.close()
-        return {"tables": tables, "host": host.to_state(), "configfs": sorted(str(p) for p in configfs.rglob("*")),
+        return {"tables": inventory_tables(db_path), "host": host.to_state(), "configfs": sorted(str(p) for p in configfs.rglob("*")),
                 "saved": save_file.read_bytes() if save_file.exists() else None}
 
     return snapshot

@@ -49,7 +49,7 @@ from click.testing import CliRunner, Result
 import cligen
 import cligen_families
 from cligen_values import BAD, I3, WRONG_STATE
-from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2
+from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2, inventory_tables
 from fakebin import VOLCTL, fakebin, fakebin_pycache  # noqa: F401  (fixtures)
 from fakehost import FakeHost
 
@@ -359,13 +359,7 @@ def test_bad_bytes_as_real_processes(fakebin):
         svc.reserve("va")
 
     def state():
-        conn = sqlite3.connect(f"file:{fakebin.db}?mode=ro", uri=True)
-        try:
-            tables = {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
-                      for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
-        finally:
-            conn.close()
-        return tables, fakebin.host().to_state(), sorted(str(p) for p in fakebin.configfs.rglob("*"))
+        return inventory_tables(fakebin.db), fakebin.host().to_state(), sorted(str(p) for p in fakebin.configfs.rglob("*"))
 
     before = state()
     for argv, stdin, shows_byte in PROCESS_CASES:
