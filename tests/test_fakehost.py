@@ -10,7 +10,7 @@ from fakehost import FakeHost
 
 from volctl.errors import CommandFailed, ToolMissing
 from volctl.formats import Chap
-from volctl.iscsi import LioTarget
+from volctl.targets.lio import LioAdm as LioTarget
 from volctl.locks import FileLock
 from volctl.lvm import GIB, Lvm
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from volctl import validate
 from volctl.errors import EnvironmentProblem, UsageError, quoted
+from volctl.targets import HELPERS
 
 DEFAULT_DB = "/var/lib/volctl/volctl.db"
 DEFAULT_CONFIG = "/etc/volctl/volctl.toml"
@@ -49,7 +50,7 @@ class Settings:
 
 _CHOICES = {
     "lvm_type": ("default", "thin"),
-    "target_helper": ("lioadm",),
+    "target_helper": HELPERS,
     "target_protocol": ("iscsi", "iser"),
     "volume_clear": ("zero", "none"),
     "lvm_udev": ("auto", "on", "off"),

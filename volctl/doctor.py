@@ -73,7 +73,7 @@ class Doctor:
             drift += self._lv(volume, lvs)
             drift += self._export(volume, targets, notes)
         drift += self._orphans(volumes, lvs, targets)
-        drift += self._saved_config(targets, notes)
+        drift += self._saved_config()
         drift += self._restore_unit()
         return Report(tuple(drift), tuple(notes))
 
@@ -186,24 +186,19 @@ class Doctor:
                                    repair=repair))
         return found
 
-    def _saved_config(self, targets: set[str], notes: list[str]) -> list[Drift]:
+    def _saved_config(self) -> list[Drift]:
+        target = self.service.target
         try:
-            saved = self.service.target.saved_targets()
+            differ = target.unsaved(self.settings.target_prefix)
         except EnvironmentProblem as e:
-            return [Drift("saved_config", str(self.service.target.save_file), str(e), repair="save it")]
-        prefix = self.settings.target_prefix
-        running = {iqn: set(self.service.target.acls(iqn)) for iqn in targets if iqn.startswith(prefix)}
-        if saved is None:
-            if running:
-                return [Drift("saved_config", str(self.service.target.save_file),
-                              "no saved LIO config: the targets would not come back after a reboot", repair="save it")]
+            return [Drift("saved_config", str(target.save_file), str(e), repair="save it")]
+        if not differ:
             return []
-        stored = {t.iqn: set(t.initiators) for t in saved if t.iqn.startswith(prefix)}
-        if stored != running:
-            differ = sorted(set(stored) ^ set(running) | {i for i in set(stored) & set(running) if stored[i] != running[i]})
-            return [Drift("saved_config", str(self.service.target.save_file),
-                          f"the saved LIO config differs from the running one for: {', '.join(differ)}", repair="save it")]
-        return []
+        if not target.save_file.exists():
+            return [Drift("saved_config", str(target.save_file),
+                          "no saved LIO config: the targets would not come back after a reboot", repair="save it")]
+        return [Drift("saved_config", str(target.save_file),
+                      f"the saved LIO config differs from the running one for: {', '.join(differ)}", repair="save it")]
 
     # -- repairing ---------------------------------------------------------------------------
 
@@ -222,7 +217,10 @@ class Doctor:
         saved = [d for d in report.drift if d.kind == "saved_config"]
         if saved or lio_changed:
             try:
-                self.service.target.save()
+                if saved:
+                    self.service.target.save()  # the whole running config: it differs beyond this run's changes
+                else:
+                    self.service.target.persist()
                 done = [replace(d, repaired=True) if d.kind == "saved_config" else d for d in done]
             except VolctlError as e:
                 done = [replace(d, error=str(e)) if d.kind == "saved_config" else d for d in done]

@@ -95,3 +95,9 @@ class ToolMissing(EnvironmentProblem):
     def __init__(self, program: str):
         self.program = program
         super().__init__(f"{program}: not found on PATH")
+
+
+class TargetFailed(VolctlError):
+    """The in-process target helper (rtslib) could not change LIO; the message names what."""
+
+    exit_code = ExitCode.COMMAND_FAILED

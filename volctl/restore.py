@@ -73,6 +73,7 @@ class RestoreReport:
 class Restorer:
     def __init__(self, service: VolumeService):
         self.service = service
+        self._restored_iqns: set[str] = set()
 
     def run(self, refs: Iterable[str] = (), progress: Progress | None = None) -> RestoreReport:
         svc = self.service
@@ -94,17 +95,23 @@ class Restorer:
                         raise vg_errors[volume.volume_group]
                     changed = self.ensure(volume, lvs)
                 (restored if changed else present).append(volume.name)
+                if changed:
+                    self._restored_iqns.add(svc._iqn(volume))
             except VolctlError as e:
                 failed.append(Failure(volume.name, str(e), int(e.exit_code)))
             if progress:
                 progress(done + 1, len(volumes))
         saved, save_error = False, None
-        if restored or self._save_is_stale():
-            # One save for all: it rewrites the whole LIO config, and its cost grows with every
-            # target on the host (BENCHMARKS.md).
+        stale = self._save_is_stale()
+        if restored or stale:
+            # One persist for all (lioadm's rewrites the whole LIO config, and its cost grows with
+            # every target on the host: BENCHMARKS.md); a saved config that differs from the
+            # running one beyond what was restored is written whole.
             try:
-                with svc.locks.lio.held():
+                if stale:
                     svc.target.save()
+                else:
+                    svc.target.persist()
                 saved = True
             except VolctlError as e:
                 save_error = str(e)
@@ -122,17 +129,15 @@ class Restorer:
         return found, errors
 
     def _save_is_stale(self) -> bool:
-        """Whether the saved config lacks a live volctl target or ACL, e.g. after lio_save_file
-        was pointed at the file the host's unit restores: the next unit restart would lose them."""
+        """Whether the saved config differs from the running one for a volctl target that this run
+        did not restore, e.g. after lio_save_file was pointed at the file the host's unit restores:
+        the next unit restart would lose it."""
         svc = self.service
-        prefix = svc.settings.target_prefix
         try:
-            saved = svc.target.saved_targets()
-            running = {iqn: set(svc.target.acls(iqn)) for iqn in svc.target.live_targets() if iqn.startswith(prefix)}
+            differ = svc.target.unsaved(svc.settings.target_prefix)
         except (VolctlError, OSError):
             return True
-        stored = {t.iqn: set(t.initiators) for t in saved or () if t.iqn.startswith(prefix)}
-        return stored != running
+        return bool(set(differ) - self._restored_iqns)
 
     def ensure(self, volume: Volume, lvs: dict | None = None) -> bool:
         """Make one volume's recorded export live: LV active, target with LUN 0, and the ACL of

@@ -1,5 +1,5 @@
 """One method per use case: claim a state (compare-and-swap), act on the host, then settle or
-roll back. Knows nothing of click, rich or sh; every host effect goes through lvm.py/iscsi.py."""
+roll back. Knows nothing of click, rich or sh; every host effect goes through lvm.py and the target helper (volctl/targets/)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from volctl import formats, validate
 from volctl.config import Settings
-from volctl.errors import CommandFailed, InvalidState, NotFound, UsageError, VolctlError, quoted
+from volctl.errors import InvalidState, NotFound, UsageError, VolctlError, quoted
 from volctl.formats import Chap
 from volctl.inventory import Inventory, now
 from volctl.locks import Locks
@@ -20,8 +20,8 @@ from volctl.model import TRANSITIONS, AttachStatus, Attachment, Connection, Even
 from volctl.runner import CommandResult, Runner
 
 if TYPE_CHECKING:  # imported when first used: read commands need neither (start-up, BENCHMARKS.md)
-    from volctl.iscsi import LioTarget
     from volctl.lvm import Lvm
+    from volctl.targets.base import TargetHelper
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
@@ -67,10 +67,11 @@ class VolumeService:
         return self._inventory.warnings if self._inventory else []
 
     @cached_property
-    def target(self) -> LioTarget:
-        from volctl.iscsi import LioTarget
+    def target(self) -> TargetHelper:
+        from volctl.targets import target_helper
 
-        return LioTarget(self.runner, self.locks.lio, **{"save_file": self.settings.save_file(self.host_root), **self._lio_args})
+        return target_helper(self.settings.target_helper, self.runner, self.locks.lio,
+                             **{"save_file": self.settings.save_file(self.host_root), **self._lio_args})
 
     def lvm(self, vg: str | None = None) -> Lvm:
         from volctl.lvm import Lvm, host_for
@@ -207,8 +208,8 @@ class VolumeService:
 
     def _ensure_export(self, volume: Volume, *, save: bool = True) -> tuple[Volume, bool]:
         """Cinder's create_export for LIO. Returns (volume, whether this call created the target).
-        save=False leaves `cinder-rtstool save` to the caller: it rewrites the whole LIO
-        configuration, so its cost grows with every target on the host (BENCHMARKS.md)."""
+        save=False leaves the persist to the caller, so a change set pays one: lioadm's rewrites
+        the whole LIO configuration, and its cost grows with every target on the host (BENCHMARKS.md)."""
         inv = self.inventory()
         iqn = self._iqn(volume)
         with self.locks.lio.held():
@@ -231,10 +232,10 @@ class VolumeService:
                         volume.lv_path, iqn, chap, iser=self.settings.target_protocol == "iser",
                         ips=self.settings.portal_ips, port=self.settings.target_port,
                     )
-                    if not self.target.exists(iqn):
-                        raise CommandFailed(["cinder-rtstool", "get-targets"], 0, "", reason=f"target {iqn} is not listed after create")
+                else:
+                    self.target.touch(iqn)  # live but unrecorded: maybe never saved either
                 if save:
-                    self.target.save()
+                    self.target.persist()
             except VolctlError:
                 if not existed:
                     self._undo(volume, f"target {iqn}", lambda: self._remove_target(iqn))
@@ -246,23 +247,22 @@ class VolumeService:
         return inv.get(volume.id), not existed
 
     def _remove_target(self, iqn: str) -> None:
-        with self.locks.lio.held():
+        with self.target.changes():
             self.target.delete(iqn)
-            self.target.save()
 
-    def _removed_then_saved(self, remove: Callable[[], object]) -> tuple[object, CommandFailed | None]:
+    def _removed_then_saved(self, remove: Callable[[], object]) -> tuple[object, VolctlError | None]:
         """A removal that worked is a fact on the host even when the save after it fails: the caller
         records it, so the inventory never claims a target or ACL that is gone, and then raises the
         save's error (exit 6; doctor reports the stale saved config until a save succeeds)."""
         with self.locks.lio.held():
             result = remove()
             try:
-                self.target.save()
-            except CommandFailed as e:
+                self.target.persist()
+            except VolctlError as e:
                 return result, e
         return result, None
 
-    def _stale_save(self, volume: Volume, action: str, removed: str, error: CommandFailed | None) -> None:
+    def _stale_save(self, volume: Volume, action: str, removed: str, error: VolctlError | None) -> None:
         if error is not None:
             self._note(volume, action, f"{removed}, but the LIO config could not be saved: the saved config still "
                                        f"has it until a save succeeds (volctl doctor --repair saves)")
@@ -281,7 +281,7 @@ class VolumeService:
                 with self.locks.lio.held():
                     self.target.add_initiator(iqn, chap, initiator)
                     acl_added = True
-                    self.target.save()
+                    self.target.persist()
             except VolctlError:
                 if created:
                     self._undo(volume, f"export {iqn}", lambda: self._drop_export(volume, iqn))
@@ -317,9 +317,8 @@ class VolumeService:
                            detail=f"target {iqn} removed" if removed else f"export {iqn} dropped; removing the target failed")
 
     def _remove_acl(self, iqn: str, initiator: str) -> None:
-        with self.locks.lio.held():
+        with self.target.changes():
             self.target.delete_initiator(iqn, initiator)
-            self.target.save()
 
     # -- attach ------------------------------------------------------------------------------
 
@@ -467,15 +466,7 @@ class VolumeService:
                 return Outcome(volume, changed=False, notes=(detail,))
             iqn = self._iqn(volume)
 
-            def remove_acl() -> bool:
-                try:
-                    return self.target.delete_initiator(iqn, initiator)
-                except CommandFailed as e:
-                    if "Could not find target" not in e.stderr:
-                        raise
-                    return False
-
-            found, save_error = self._removed_then_saved(remove_acl)
+            found, save_error = self._removed_then_saved(lambda: self.target.delete_initiator(iqn, initiator))
             with inv.write():
                 inv.remove_connection(volume.id, initiator)
                 detail = f"ACL for {initiator} removed" if found else f"ACL for {initiator} was not there"

@@ -10,7 +10,8 @@ import pytest
 
 from volctl.errors import CommandFailed, EnvironmentProblem
 from volctl.formats import Chap
-from volctl.iscsi import LioTarget, SavedTarget
+from volctl.targets.lio import LioAdm as LioTarget
+from volctl.targets.saved import SavedTarget
 from volctl.locks import FileLock
 from volctl.runner import CommandResult, Runner
 
@@ -64,15 +65,23 @@ def make(tmp_path, lock_path, **kw):
 
 
 def test_create_exact_argv_and_secret(tmp_path, lock_path):
-    target, rec = make(tmp_path, lock_path)
+    target, rec = make(tmp_path, lock_path, stdout={"get-targets": IQN + "\n"})
     target.create(DEV, IQN, CHAP, iser=False, ips=["127.0.0.1"], port=3260)
     assert rec.calls == [
         (["cinder-rtstool", "create", DEV, IQN, CHAP.username, CHAP.password, "False", "-p3260", "-a127.0.0.1"], [CHAP.password]),
+        (["cinder-rtstool", "get-targets"], []),
     ]
 
 
+def test_create_that_made_no_target_fails(tmp_path, lock_path):
+    """rtstool create exits 0 and does nothing when a storage object of that name exists."""
+    target, rec = make(tmp_path, lock_path, stdout={"get-targets": IQN + "0\n"})
+    with pytest.raises(CommandFailed, match="is not listed after create"):
+        target.create(DEV, IQN, CHAP, iser=False, ips=["127.0.0.1"], port=3260)
+
+
 def test_create_two_portals_and_iser(tmp_path, lock_path):
-    target, rec = make(tmp_path, lock_path)
+    target, rec = make(tmp_path, lock_path, stdout={"get-targets": IQN + "\n"})
     target.create(DEV, IQN, CHAP, iser=True, ips=("10.0.0.5", "fd00::5"), port=3261)
     argv, secrets = rec.calls[0]
     assert argv == ["cinder-rtstool", "create", DEV, IQN, CHAP.username, CHAP.password, "True", "-p3261", "-a10.0.0.5,fd00::5"]
@@ -161,7 +170,7 @@ def test_every_rtstool_call_holds_the_lio_lock(tmp_path, lock_path):
     target.targets()
     target.delete(IQN)
     target.save()
-    assert len(rec.locked_during_call) == 7
+    assert len(rec.locked_during_call) == 8  # create checks get-targets after itself
     assert all(rec.locked_during_call)
     assert not _is_locked(lock_path)  # and it is let go after each call
 
