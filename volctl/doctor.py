@@ -91,12 +91,11 @@ class Doctor:
                       f"upgrades), but volctl saves to {ours}: set lio_save_file = \"{unit.save_file}\" or leave it unset")]
 
     def _logical_volumes(self, vgs: set[str], notes: list[str]) -> dict[tuple[str, str], LogicalVolume]:
-        found: dict[tuple[str, str], LogicalVolume] = {}
-        for vg in sorted(vgs):
-            try:
-                found.update({(lv.vg, lv.name): lv for lv in self.service.lvm(vg).list()})
-            except CommandFailed as e:
-                notes.append(f"volume group {vg}: cannot list its LVs: {e}")
+        found, errors = self.service.logical_volumes(vgs)
+        for vg, error in errors.items():
+            if not isinstance(error, CommandFailed):
+                raise error  # no lvs at all, or no permission: nothing here can be checked
+            notes.append(f"volume group {vg}: cannot list its LVs: {error}")
         return found
 
     def _stuck(self, volume: Volume) -> list[Drift]:

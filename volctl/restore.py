@@ -18,7 +18,6 @@ from volctl.errors import ExitCode, VolctlError
 from volctl.model import EXPORTABLE, Volume
 
 if TYPE_CHECKING:
-    from volctl.lvm import LogicalVolume
     from volctl.service import VolumeService
 
 Progress = Callable[[int, int], None]  # (volumes done, volumes in all)
@@ -81,7 +80,7 @@ class Restorer:
         refs = list(dict.fromkeys(refs))
         # Named volumes are looked up before anything is done: a typo exits 3 and changes nothing.
         volumes = [inv.get(ref) for ref in refs] if refs else [v for v in inv.list() if v.provider_location]
-        lvs, vg_errors = self._logical_volumes({v.volume_group for v in volumes})
+        lvs, vg_errors = svc.logical_volumes(v.volume_group for v in volumes)
         restored: list[str] = []
         present: list[str] = []
         failed: list[Failure] = []
@@ -116,17 +115,6 @@ class Restorer:
             except VolctlError as e:
                 save_error = str(e)
         return RestoreReport(tuple(restored), tuple(present), tuple(failed), str(svc.target.save_file), saved, save_error)
-
-    def _logical_volumes(self, vgs: set[str]) -> tuple[dict[tuple[str, str], LogicalVolume], dict[str, VolctlError]]:
-        """One `lvs` per volume group rather than one per volume."""
-        found: dict = {}
-        errors: dict[str, VolctlError] = {}
-        for vg in sorted(vgs):
-            try:
-                found.update({(lv.vg, lv.name): lv for lv in self.service.lvm(vg).list()})
-            except VolctlError as e:
-                errors[vg] = e
-        return found, errors
 
     def _save_is_stale(self) -> bool:
         """Whether the saved config differs from the running one for a volctl target that this run

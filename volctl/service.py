@@ -79,6 +79,18 @@ class VolumeService:
         host = host_for(self.settings.lvm_udev, self.settings.lvm_conf_file)
         return Lvm(self.runner, vg or self.settings.volume_group, host)
 
+    def logical_volumes(self, vgs: Iterable[str]) -> tuple[dict, dict[str, VolctlError]]:
+        """Every LV of these volume groups by (vg, name), with one `lvs` per group rather than one
+        per volume; a group that cannot be listed is in the second dict with its error."""
+        found: dict = {}
+        errors: dict[str, VolctlError] = {}
+        for vg in sorted(set(vgs)):
+            try:
+                found.update({(lv.vg, lv.name): lv for lv in self.lvm(vg).list()})
+            except VolctlError as e:
+                errors[vg] = e
+        return found, errors
+
     def _on_command(self, result: CommandResult) -> None:
         if self._subject is not None:
             self.inventory().record(
