@@ -69,9 +69,12 @@ class VolumeService:
     @cached_property
     def target(self) -> TargetHelper:
         from volctl.targets import target_helper
+        from volctl.targets.base import IscsiConfig
 
-        return target_helper(self.settings.target_helper, self.runner, self.locks.lio,
-                             **{"save_file": self.settings.save_file(self.host_root), **self._lio_args})
+        s = self.settings
+        iscsi = IscsiConfig(s.target_prefix, s.portal_ips, s.target_port, s.target_protocol)
+        return target_helper(s.target_helper, self.runner, self.locks.lio, iscsi=iscsi,
+                             **{"save_file": s.save_file(self.host_root), **self._lio_args})
 
     def lvm(self, vg: str | None = None) -> Lvm:
         from volctl.lvm import Lvm, host_for
@@ -148,7 +151,7 @@ class VolumeService:
             raise InvalidState(volume.name, action, sorted(allowed), volume.status)
 
     def _iqn(self, volume: Volume) -> str:
-        return volume.iqn or self.settings.target_prefix + volume.lv_name
+        return self.target.iqn(volume)
 
     def _undo(self, volume: Volume, what: str, step: Callable[[], None]) -> str | None:
         """Best effort: a failed undo must not hide the error that caused it; it goes to history."""
@@ -230,20 +233,14 @@ class VolumeService:
             existed = self.target.is_live(iqn)
             if volume.provider_location and existed:
                 return volume, False
-            chap = formats.parse_provider_auth(volume.provider_auth)
-            if chap is None:
-                # Stored before the target exists, so a crash cannot leave a target whose
-                # credentials nobody knows; reused on every later export, as in Cinder.
-                chap = formats.generate_chap()
+            chap, new = self.target.credentials(volume.provider_auth)
+            if new:
                 with inv.write():
                     inv.update(volume.id, provider_auth=formats.provider_auth(chap))
                     inv.record(volume, "note", "export", detail=f"generated credentials for initiators: user {chap.username}, password not shown")
             try:
                 if not existed:
-                    self.target.create(
-                        volume.lv_path, iqn, chap, iser=self.settings.target_protocol == "iser",
-                        ips=self.settings.portal_ips, port=self.settings.target_port,
-                    )
+                    self.target.export(volume.lv_path, iqn, chap)
                 else:
                     self.target.touch(iqn)  # live but unrecorded: maybe never saved either
                 if save:
@@ -252,7 +249,7 @@ class VolumeService:
                 if not existed:
                     self._undo(volume, f"target {iqn}", lambda: self._remove_target(iqn))
                 raise
-            location = formats.provider_location(self.settings.portal_ips, self.settings.target_port, iqn)
+            location = self.target.location(iqn)
             with inv.write():
                 inv.update(volume.id, provider_location=location)
                 inv.record(volume, "note", "export", detail=f"exported as {location}")
@@ -309,10 +306,7 @@ class VolumeService:
         for attachment in volume.live_attachments:
             if attachment.initiator == initiator:
                 mode = attachment.attach_mode
-        info = formats.connection_info(
-            volume_id=volume.id, location=volume.provider_location, auth=volume.provider_auth,
-            protocol=self.settings.target_protocol, connector=connector, access_mode=mode, force_multipath=multipath,
-        )
+        info = self.target.connection_info(volume, connector, mode, force_multipath=multipath)
         return Outcome(volume, data=info)
 
     def _drop_export(self, volume: Volume, iqn: str) -> None:

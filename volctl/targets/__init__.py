@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,14 +13,14 @@ if TYPE_CHECKING:
 HELPERS = ("lioadm", "rtslib")
 
 
-def target_helper(name: str, runner: Runner, lock: FileLock, **paths: Path) -> TargetHelper:
-    """paths: configfs and save_file, when not the host's own."""
+def target_helper(name: str, runner: Runner, lock: FileLock, **options: object) -> TargetHelper:
+    """options: iscsi (an IscsiConfig), and configfs and save_file when not the host's own."""
     if name == "rtslib":
         from volctl.targets.rtslib import RtslibTarget
 
-        return RtslibTarget(lock, **paths)
+        return RtslibTarget(lock, **options)
     if name == "lioadm":
         from volctl.targets.lio import LioAdm
 
-        return LioAdm(runner, lock, **paths)
+        return LioAdm(runner, lock, **options)
     raise ValueError(f"unknown target helper {name!r}")  # config.py admits only HELPERS

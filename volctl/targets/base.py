@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar, Iterator, Sequence
 
+from volctl import formats
 from volctl.formats import Chap
 from volctl.locks import FileLock
 from volctl.targets import saved
@@ -23,6 +25,19 @@ CONFIGFS_ISCSI = Path("/sys/kernel/config/target/iscsi")
 # /etc/rtslib-fb-target/. The service passes the `lio_save_file` setting (volctl/savefile.py).
 SAVE_FILE = Path("/etc/target/saveconfig.json")
 _WWN_PREFIXES = ("iqn.", "eui.", "naa.")
+
+if TYPE_CHECKING:
+    from volctl.model import Volume
+
+
+@dataclass(frozen=True)
+class IscsiConfig:
+    """What Cinder's ISCSITarget reads from its configuration: the target names and the portals."""
+
+    prefix: str = "iqn.2010-10.org.openstack:"
+    ips: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 3260
+    protocol: str = "iscsi"  # or "iser"
 
 
 class TargetHelper(ABC):
@@ -37,12 +52,41 @@ class TargetHelper(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE):
+    def __init__(self, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE,
+                 iscsi: IscsiConfig = IscsiConfig()):
         self.lock = lock
         self.configfs = configfs
         self.save_file = save_file
+        self.iscsi = iscsi
         self._pending: set[str] = set()
         self._depth = 0
+
+    # -- the iSCSI template: names, credentials, portals, connection info ---------------------
+
+    def iqn(self, volume: Volume) -> str:
+        """The recorded target, else prefix + LV name (Cinder's iscsi_target_prefix + name)."""
+        return volume.iqn or self.iscsi.prefix + volume.lv_name
+
+    def location(self, iqn: str) -> str:
+        return formats.provider_location(self.iscsi.ips, self.iscsi.port, iqn)
+
+    @staticmethod
+    def credentials(provider_auth: str | None) -> tuple[Chap, bool]:
+        """The volume's CHAP, or new ones (True) that the caller stores before any target has
+        them: a crash cannot then leave a target whose credentials nobody knows (Cinder reuses
+        them on every later export the same way, _get_target_chap_auth)."""
+        chap = formats.parse_provider_auth(provider_auth)
+        return (chap, False) if chap is not None else (formats.generate_chap(), True)
+
+    def export(self, device: str, iqn: str, chap: Chap) -> None:
+        """create() on this host's portals, with the iSER flag when the protocol is iser."""
+        self.create(device, iqn, chap, iser=self.iscsi.protocol == "iser", ips=self.iscsi.ips, port=self.iscsi.port)
+
+    def connection_info(self, volume: Volume, connector: dict, access_mode: str, force_multipath: bool = False) -> dict:
+        return formats.connection_info(
+            volume_id=volume.id, location=volume.provider_location, auth=volume.provider_auth,
+            protocol=self.iscsi.protocol, connector=connector, access_mode=access_mode, force_multipath=force_multipath,
+        )
 
     # -- change sets -------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from volctl.formats import Chap
 from volctl.locks import FileLock
 from volctl.runner import Runner
 from volctl.targets import saved
-from volctl.targets.base import CONFIGFS_ISCSI, SAVE_FILE, TargetHelper
+from volctl.targets.base import CONFIGFS_ISCSI, SAVE_FILE, IscsiConfig, TargetHelper
 
 RTSTOOL = "cinder-rtstool"
 
@@ -24,8 +24,9 @@ RTSTOOL = "cinder-rtstool"
 class LioAdm(TargetHelper):
     name = "lioadm"
 
-    def __init__(self, runner: Runner, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE):
-        super().__init__(lock, configfs, save_file)
+    def __init__(self, runner: Runner, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE,
+                 iscsi: IscsiConfig = IscsiConfig()):
+        super().__init__(lock, configfs, save_file, iscsi)
         self.runner = runner
 
     def _rtstool(self, *args: str, secrets: Sequence[str] = ()) -> str:

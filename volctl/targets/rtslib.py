@@ -14,15 +14,13 @@ are why it exists:
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import Sequence
 
 from volctl.errors import EnvironmentProblem, TargetFailed
 from volctl.formats import Chap
-from volctl.locks import FileLock
 from volctl.redact import mask
 from volctl.targets import saved
-from volctl.targets.base import CONFIGFS_ISCSI, SAVE_FILE, TargetHelper
+from volctl.targets.base import TargetHelper
 
 _RTSLIB_MISSING = ('target_helper = "rtslib" needs rtslib-fb in the Python that runs volctl '
                    "(pip install 'volctl[rtslib]')")
@@ -35,9 +33,6 @@ def _portal_address(ip: str) -> str:
 
 class RtslibTarget(TargetHelper):
     name = "rtslib"
-
-    def __init__(self, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE):
-        super().__init__(lock, configfs, save_file)
 
     @cached_property
     def _rts(self):
@@ -122,6 +117,7 @@ class RtslibTarget(TargetHelper):
 
     def _add_initiator(self, iqn: str, chap: Chap, initiator: str) -> None:
         rts = self._rts
+        acl = None
         try:
             target = self._target(iqn)
             if target is None:
@@ -134,6 +130,11 @@ class RtslibTarget(TargetHelper):
             acl.chap_password = chap.password
             rts.MappedLUN(acl, 0, tpg_lun=0)
         except self._errors as e:
+            if acl is not None:  # a half-made ACL would pass for a whole one with the next connect
+                try:
+                    acl.delete()
+                except self._errors:
+                    pass
             raise self._failed(f"add ACL for {initiator} on {iqn}", e, [chap.password]) from None
 
     def _delete_initiator(self, iqn: str, initiator: str) -> bool:

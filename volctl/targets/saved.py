@@ -77,6 +77,10 @@ def write(path: Path, document: dict) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)  # a half-written copy holds the CHAP passwords too
+        except OSError:
+            pass
         raise EnvironmentProblem(f"cannot write the saved LIO config {path}: {e.strerror}") from None
 
 
