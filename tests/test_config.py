@@ -102,6 +102,11 @@ volume_clear = "none"
     assert s.thin_pool == "stack-volumes-pool"
 
 
+@pytest.mark.parametrize("helper", ["lioadm", "rtslib"])
+def test_target_helper_choices(tmp_path, helper):
+    assert load_settings(write(tmp_path, f'target_helper = "{helper}"\n')) == Settings(target_helper=helper)
+
+
 def test_partial_file_keeps_other_defaults(tmp_path):
     s = load_settings(write(tmp_path, "target_port = 3262\n"))
     assert s == Settings(target_port=3262)

@@ -122,7 +122,9 @@ class RtslibTarget(TargetHelper):
             target = self._target(iqn)
             if target is None:
                 raise TargetFailed(f"rtslib: add ACL for {initiator}: target {iqn} is not live")
-            tpg = next(target.tpgs)
+            tpg = next(target.tpgs, None)
+            if tpg is None:
+                raise TargetFailed(f"rtslib: add ACL for {initiator}: target {iqn} has no TPG (not made by volctl?)")
             if any(acl.node_wwn.lower() == initiator.lower() for acl in tpg.node_acls):
                 return  # as cinder-rtstool: an existing ACL keeps its CHAP
             acl = rts.NodeACL(tpg, initiator, mode="create")
@@ -142,7 +144,8 @@ class RtslibTarget(TargetHelper):
             target = self._target(iqn)
             if target is None:
                 return False
-            for acl in next(target.tpgs).node_acls:
+            tpg = next(target.tpgs, None)
+            for acl in tpg.node_acls if tpg is not None else ():
                 if acl.node_wwn.lower() == initiator.lower():
                     acl.delete()
                     return True
