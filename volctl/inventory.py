@@ -63,8 +63,12 @@ class Inventory:
         try:
             conn = _connect(str(file), busy_timeout)
             db = _Database(conn)
+            # Tables first, then volctl's migrations: a first volctl committing the schema (tables
+            # and migration rows in one transaction) between the two reads is then seen by the
+            # second, and never makes a fresh inventory look like another program's file.
+            has_tables = _has_tables(db)
             applied = _applied(db)
-            _refuse_foreign(db, applied, str(file))
+            _refuse_foreign(has_tables, applied, str(file))
             if create:
                 _use_wal(conn, busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -323,10 +327,14 @@ def _applied(db: _Database) -> set[str]:
         return set()
 
 
-def _refuse_foreign(db: _Database, applied: set[str], path: str) -> None:
+def _has_tables(db: _Database) -> bool:
+    return bool(db.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0])
+
+
+def _refuse_foreign(has_tables: bool, applied: set[str], path: str) -> None:
     """A file with tables but none of volctl's migrations is some other program's database: writing
     volctl's schema (or even WAL mode) into it would damage it."""
-    if not applied and db.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
+    if has_tables and not applied:
         raise EnvironmentProblem(f"{path} is not a volctl inventory (it holds other tables and no volctl schema); "
                                  "give --db a new path or volctl's own file")
 
