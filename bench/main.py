@@ -5,6 +5,8 @@
     bench/run --no-vm --json out.json
     bench/run --compare old.json  # the same table with old figures and new/old next to them
     bench/run --vm-only           # only part 3 (QEMU guest, ~17 min under TCG on 2 idle cores)
+    bench/run --parts 4           # the two target helpers and restore in the guest (~2.5 h under TCG)
+    bench/run --parts 5           # read commands from a regular (non-editable) install (~2 min)
     bench/run --profile           # where `list` and `show --json` spend their time (importtime, cProfile)
 
 Figures are printed, never asserted: the goals are shown as met / NOT met. See BENCHMARKS.md.
@@ -24,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import contention  # noqa: E402
+import helpers_report  # noqa: E402
 import startup  # noqa: E402
 from common import PYCACHE, REPO, RESULTS, Stats, fmt_seconds, git_describe, machine, table, write_json  # noqa: E402
 
@@ -130,6 +133,7 @@ def goals(results: dict) -> list[dict]:
         errors = sum(c["lock_errors"] for c in cells)
         out.append({"goal": "no lock errors under contention (exit 7 / 'locked')",
                     "figure": f"{errors} in {sum(c['operations'] for c in cells):,} operations", "met": errors == 0})
+    out += helpers_report.goals(results.get("vm_helpers", {}), results.get("regular", {}))
     vm = results.get("vm", {})
     for row in vm.get("flow", []):
         if row["command"] in ("create", "export", "connect"):
@@ -193,6 +197,8 @@ def render(results: dict, old: dict | None = None) -> str:
         rows.append(["3 VM", "(not run)", "-", vm["skipped"], "-", "-", "-", "-"] + (["-"] if old is not None else []))
     elif vm.get("error"):
         rows.append(["3 VM", "(failed)", "-", vm["error"], "-", "-", "-", "-"] + (["-"] if old is not None else []))
+    rows += [r + (["-"] if old is not None else []) for r in helpers_report.rows(results.get("vm_helpers", {}),
+                                                                                results.get("regular", {}))]
     headers = ["part", "what", "size", "median [p10-p90]", "peak RSS", "floor / bare / detail", "ratio", "runs"]
     if old is not None:
         headers.append(f"old ({old.get('commit', '?')}) -> new/old")
@@ -216,7 +222,8 @@ def main() -> None:
     p.add_argument("--compare", metavar="FILE", help="a JSON from an earlier run: show old figures and new/old")
     p.add_argument("--no-vm", action="store_true", help="skip part 3 even if the VM tier is available")
     p.add_argument("--vm-only", action="store_true", help="only part 3 (same as --parts 3)")
-    p.add_argument("--parts", default="1,2,3", help="which parts: 1 read, 2 write, 3 VM (default %(default)s)")
+    p.add_argument("--parts", default="1,2,3", help="which parts: 1 read, 2 write, 3 VM, 4 VM target helpers, "
+                                                   "5 regular install (default %(default)s)")
     p.add_argument("--profile", action="store_true", help="only the profile of the slowest read commands")
     p.add_argument("--sizes", help="inventory sizes (default 0,100,10000,100000; quick 0,100)")
     p.add_argument("--runs", type=int, help="runs per read command (default 10; quick 3)")
@@ -226,6 +233,7 @@ def main() -> None:
     p.add_argument("--vm-cap", default="0:300,100:400,1000:900", help="per-size cap of that connect, N:SECONDS,...")
     p.add_argument("--vm-timeout", type=float, default=2400, help="seconds before vmrun kills the guest")
     p.add_argument("--vm-wait", type=float, default=900, help="seconds to wait for another QEMU guest to finish")
+    p.add_argument("--vm-helpers-timeout", type=float, default=18000, help="seconds before vmrun kills part 4's guest")
     args = p.parse_args()
 
     if args.profile:
@@ -259,6 +267,12 @@ def main() -> None:
         results["vm"] = run_vm(args)
     else:
         results["vm"] = {"skipped": "--quick" if args.quick else ("--no-vm" if args.no_vm else f"--parts {args.parts}")}
+    if "5" in parts:
+        log("part 5: read commands from a regular install")
+        results["regular"] = helpers_report.run_regular(args, log)
+    if "4" in parts and not args.quick and not args.no_vm:
+        log("part 4: the target helpers in the QEMU guest")
+        results["vm_helpers"] = helpers_report.run_guest(args, log, vm_available, other_vm_running)
     m["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_s"] = time.monotonic() - started
     results["goals"] = goals(results)
