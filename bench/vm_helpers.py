@@ -19,6 +19,8 @@ Parts, in this order (--parts):
 - restore: on the second disk, an inventory of 10, 100, 1,000 recorded exports with one ACL each
   (bench/vm_inventory.py); at each size `targetctl clear`, then `volctl restore` (rtslib), and
   against it bench/vm_floor.py restore after another clear.
+- the saved file after an rtslib connect at each size, against a full dump of what is live
+  (bench/vm_save_equal.py).
 - lioadm-restore: the 10- and 100-export inventories (copied aside when they were built, with
   their saved config) restored with the default helper after `targetctl clear`.
 Every figure is a whole process's wall time; results are written to --out after every step.
@@ -122,7 +124,7 @@ def short(argv: list[str]) -> str:
     return " ".join(argv[:2]) if argv[0] == "cinder-rtstool" else argv[0]
 
 
-def top_functions(path: Path, n: int = 25) -> list[dict]:
+def top_functions(path: Path, n: int = 60) -> list[dict]:
     p = pstats.Stats(str(path))
     rows = sorted(p.stats.items(), key=lambda kv: kv[1][3], reverse=True)[:n]
     return [{"function": f"{Path(f).name}:{line}({name})", "ncalls": nc, "tottime": round(tt, 3), "cumtime": round(ct, 3)}
@@ -265,6 +267,11 @@ def run_connect(vs: dict[str, Volctl], sizes: list[int], samples: dict[str, int]
             prof = Path(results["_out_dir"]) / f"connect-rtslib-{n}.pstats"
             v("connect", name, "--initiator", INITIATOR, prefix=(str(PYTHON), "-m", "cProfile", "-o", str(prof)))
             results.setdefault("connect_profiles", {})[str(n)] = top_functions(prof)
+            # the file after a merge of one target and its ACL, against a full dump of what is live
+            check = json.loads(sh(str(PYTHON), str(HERE / "vm_save_equal.py"), str(SAVE_FILE), env=v.env))
+            results.setdefault("save_equality", {})[str(n)] = check
+            log(f"connect: saved file at {check['targets']} targets equal to a full save: {check['equal']} "
+                f"(full dump {check['full_dump_s']:.1f} s) {check['differences'][:3]}")
             v("delete", name)
             save()
 
@@ -317,7 +324,7 @@ def timed_restore(v: Volctl, expect: int, timeout: float, prefix: tuple[str, ...
 
 
 def run_restore(work: Path, sizes: list[int], samples: int, lioadm_sizes: list[int], snapshots: dict, results: dict,
-                save) -> None:
+                save, profile: bool = True) -> None:
     out = results.setdefault("restore", {"sizes": {}})
     out["clear_before_s"] = clear()
     SAVE_FILE.unlink(missing_ok=True)
@@ -363,7 +370,7 @@ def run_restore(work: Path, sizes: list[int], samples: int, lioadm_sizes: list[i
                 save()
         size["restore_again"] = timed_restore(v, n, timeout=7200)  # everything live: nothing to do
         log(f"restore: {n}: again {size['restore_again']['wall']:.1f} s")
-        if n == 100 or (n == max(sizes) and 100 not in sizes):
+        if profile and (n == 100 or (n == max(sizes) and 100 not in sizes)):
             clear()
             prof = Path(results["_out_dir"]) / f"restore-rtslib-{n}.pstats"
             timed_restore(v, n, timeout=7200, prefix=(str(PYTHON), "-m", "cProfile", "-o", str(prof)))
@@ -399,6 +406,10 @@ def main() -> None:
     p.add_argument("--targets", help="filler targets for the connect part (default 0,100,1000; quick 0,10)")
     p.add_argument("--samples", help="connect part samples per size, HELPER:N,... (default rtslib:5,lioadm:2; "
                                      "lioadm runs once at 1,000 and more)")
+    p.add_argument("--restore-sizes", help="recorded exports for the restore part (default 10,100,1000; quick 3,10)")
+    p.add_argument("--restore-samples", type=int, help="restore and floor samples per size under 1,000 (default 2)")
+    p.add_argument("--lioadm-sizes", help="of those, the sizes restored with lioadm too (default 10,100; quick 3)")
+    p.add_argument("--no-restore-profile", action="store_true", help="skip the profiled restore")
     a = p.parse_args()
     scratch = require_guest()
     parts = set(a.parts.split(","))
@@ -408,9 +419,12 @@ def main() -> None:
     samples = {"rtslib": 2, "lioadm": 1} if q else {"rtslib": 5, "lioadm": 2}
     if a.samples:
         samples.update({k: int(v) for k, v in (x.split(":") for x in a.samples.split(","))})
-    restore_sizes = [3, 10] if q else [10, 100, 1000]
-    restore_samples = 1 if q else 2
-    lioadm_sizes = [3] if q else [10, 100]
+    restore_sizes = [int(x) for x in a.restore_sizes.split(",")] if a.restore_sizes else ([3, 10] if q else [10, 100, 1000])
+    restore_samples = a.restore_samples or (1 if q else 2)
+    if a.lioadm_sizes is not None:  # "" for none
+        lioadm_sizes = [int(x) for x in a.lioadm_sizes.split(",") if x]
+    else:
+        lioadm_sizes = [3] if q else [10, 100]
     out = Path(a.out)
     results: dict = {"mode": "quick" if q else "full", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                      "guest": {"kernel": os.uname().release, "nproc": os.cpu_count()}, "_out_dir": str(out.parent)}
@@ -464,7 +478,8 @@ def main() -> None:
         results["connect_summary"] = summarise_connect(results["connect"])
         save()
     snapshots: dict = {}  # filled as the restore part builds them, so a later failure there keeps them
-    part("restore", lambda: run_restore(work, restore_sizes, restore_samples, lioadm_sizes, snapshots, results, save))
+    part("restore", lambda: run_restore(work, restore_sizes, restore_samples, lioadm_sizes, snapshots, results, save,
+                                            profile=not a.no_restore_profile))
     if snapshots:
         part("lioadm-restore", lambda: run_lioadm_restore(work, snapshots, results, save))
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
