@@ -24,7 +24,7 @@ FRESH_INITIATOR = "iqn.2004-01.com.example:fresh"
 
 @pytest.fixture
 def run(monkeypatch, host, db_path, configfs, save_file, tmp_path):
-    monkeypatch.setattr("volctl.service.Runner", lambda *a, **k: host)
+    monkeypatch.setattr("volctl.service.core.Runner", lambda *a, **k: host)
     monkeypatch.setattr(volctl_config, "DEFAULT_CONFIG", str(tmp_path / "no-default.toml"))
 
     def invoke(*args: str, input: bytes | str | None = None, db: str | None = None):

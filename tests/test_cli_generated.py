@@ -208,8 +208,8 @@ def world(tmp_path_factory):
         w = _build(tmp_path_factory.mktemp("generated"))
         # Every invocation goes through the real App, --db, --config and env vars included; only the
         # programs are the fake host's, and the machine's own /etc/volctl is never read.
-        mp.setattr("volctl.service.Runner", lambda *a, **k: w.host)
-        mp.setattr("volctl.service.Locks", lambda directory, wait=LOCK_WAIT: Locks(directory, wait=LOCK_WAIT))
+        mp.setattr("volctl.service.core.Runner", lambda *a, **k: w.host)
+        mp.setattr("volctl.service.core.Locks", lambda directory, wait=LOCK_WAIT: Locks(directory, wait=LOCK_WAIT))
         mp.setattr(volctl_config, "DEFAULT_CONFIG", str(w.scratch / "no-default-config.toml"))
         w.host = FakeHost.from_state(w.host_state)
         w.before = _state(w)

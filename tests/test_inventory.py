@@ -18,7 +18,7 @@ import pytest
 from volctl.errors import AlreadyExists, EnvironmentProblem, ExitCode, NotFound
 from volctl.inventory import Inventory, inventory_error, now
 from volctl.migrations import migrations
-from volctl.model import Attachment, Connection
+from volctl.model import Attachment, Connection, Guard
 
 ctx = multiprocessing.get_context("fork")
 
@@ -84,8 +84,14 @@ def test_migrations_create_the_exact_schema(inv):
     assert db["connections"].columns_dict == {"volume_id": str, "initiator": str, "connector": str, "connected_at": str}
     assert db["events"].columns_dict == {
         "id": int, "volume_id": str, "volume_name": str, "at": str, "kind": str, "action": str, "from_status": str,
-        "to_status": str, "argv": str, "exit_code": int, "duration": float, "detail": str, "pid": int,
+        "to_status": str, "argv": str, "exit_code": int, "duration": float, "detail": str, "pid": int, "entity": str,
     }
+    assert db["snapshots"].columns_dict == {
+        "id": str, "name": str, "volume_id": str, "volume_size": int, "status": str, "volume_group": str, "lv_name": str,
+        "provider_location": str, "previous_status": str, "created_at": str, "updated_at": str,
+    }
+    assert db["snapshots"].pks == ["id"]
+    assert ("name",) in [tuple(i.columns) for i in db["snapshots"].indexes if i.unique]
     assert db["volumes"].pks == ["id"]
     assert db["connections"].pks == ["volume_id", "initiator"]
     unique = [tuple(i.columns) for i in db["volumes"].indexes if i.unique]
@@ -131,7 +137,7 @@ def test_concurrent_first_opens_of_a_new_file(path):
     assert outcomes == ["ok"] * 4
     inventory = Inventory.open(path, create=False)
     assert inventory.count() == 4
-    assert inventory.db.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+    assert inventory.db.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(migrations.names)
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -262,11 +268,74 @@ def test_cas_with_stale_expectation_changes_nothing(inv):
     assert inv.get(vid(1)) == before
 
 
-def test_cas_extra_where(inv):
+def test_cas_guards(inv):
     inv.add_volume(**row(1, multiattach=0))
-    assert inv.cas(vid(1), ["available"], "attaching", extra_where="AND multiattach = ?", extra_params=[1]) is False
+    assert inv.cas(vid(1), ["available"], "attaching", guards={Guard.MULTIATTACH_IS: True}) is False
     assert inv.get(vid(1)).status == "available"
-    assert inv.cas(vid(1), ["available"], "attaching", extra_where="AND multiattach = ?", extra_params=[0]) is True
+    assert inv.failed_guards("volumes", vid(1), {Guard.MULTIATTACH_IS: True}) == [Guard.MULTIATTACH_IS]
+    assert inv.cas(vid(1), ["available"], "attaching", guards={Guard.MULTIATTACH_IS: False}) is True
+
+
+def test_cas_guard_smaller_than_and_not_exported(inv):
+    inv.add_volume(**row(1, size=5))
+    assert inv.cas(vid(1), ["available"], "extending", guards={Guard.SMALLER_THAN: 5}) is False
+    assert inv.cas(vid(1), ["available"], "reverting", guards={Guard.NOT_EXPORTED: None}) is True
+    inv.update(vid(1), status="available", provider_location="127.0.0.1:3260,iqn.x iqn.x 0")
+    assert inv.failed_guards("volumes", vid(1), {Guard.NOT_EXPORTED: None, Guard.SMALLER_THAN: 6}) == [Guard.NOT_EXPORTED]
+
+
+def snapshot_row(n: int, volume: int = 1, **over) -> dict:
+    stamp = f"2026-01-01T00:00:{n:02d}.000000+00:00"
+    base = dict(id=f"5e000000-0000-4000-8000-{n:012d}", name=f"snap{n}", volume_id=vid(volume), volume_size=1,
+                status="available", volume_group="vg", lv_name=f"_snapshot-5e000000-0000-4000-8000-{n:012d}",
+                created_at=stamp, updated_at=stamp)
+    return {**base, **over}
+
+
+def test_no_snapshots_guard_keeps_a_volume_with_snapshots(inv):
+    inv.add_volume(**row(1))
+    inv.add_snapshot(**snapshot_row(1))
+    assert inv.cas(vid(1), ["available"], "deleting", guards={Guard.NO_SNAPSHOTS: None}) is False
+    assert inv.failed_guards("volumes", vid(1), {Guard.NO_SNAPSHOTS: None}) == [Guard.NO_SNAPSHOTS]
+    inv.remove_snapshot(snapshot_row(1)["id"])
+    assert inv.cas(vid(1), ["available"], "deleting", guards={Guard.NO_SNAPSHOTS: None}) is True
+
+
+def test_latest_snapshot_guard_is_per_volume_and_breaks_ties_by_id(inv):
+    inv.add_volume(**row(1))
+    inv.add_volume(**row(2))
+    inv.add_snapshot(**snapshot_row(1))
+    inv.add_snapshot(**snapshot_row(2, created_at=snapshot_row(1)["created_at"]))  # the same instant
+    inv.add_snapshot(**snapshot_row(3, volume=2))  # newer, but another volume's
+    first, second = snapshot_row(1)["id"], snapshot_row(2)["id"]
+    assert inv.cas_snapshot(first, ["available"], "restoring", guards={Guard.LATEST_SNAPSHOT: None}) is False
+    assert inv.cas_snapshot(second, ["available"], "restoring", guards={Guard.LATEST_SNAPSHOT: None}) is True
+    assert inv.latest_snapshot(vid(1)).id == second
+    assert [s.name for s in inv.snapshots(vid(1))] == ["snap1", "snap2"]
+    assert [s.name for s in inv.snapshots()] == ["snap1", "snap2", "snap3"]
+
+
+def test_snapshot_names_are_unique_and_found_by_id_or_name(inv):
+    inv.add_volume(**row(1))
+    inv.add_snapshot(**snapshot_row(1))
+    with pytest.raises(AlreadyExists):
+        inv.add_snapshot(**snapshot_row(2, name="snap1"))
+    s = inv.get_snapshot("snap1")
+    assert inv.get_snapshot(s.id) == s
+    assert (s.volume_name, s.lv_path) == (row(1)["name"], f"/dev/vg/{s.lv_name}")
+    with pytest.raises(NotFound):
+        inv.get_snapshot("nope")
+
+
+def test_snapshot_history_is_marked_as_a_snapshots(inv):
+    inv.add_volume(**row(1))
+    inv.add_snapshot(**snapshot_row(1))
+    s = inv.get_snapshot("snap1")
+    inv.record(s, "transition", "create", to_status="available")
+    inv.record(inv.get(vid(1)), "note", "snapshot", detail="x")
+    rows = inv.db.conn.execute("SELECT volume_id, volume_name, entity FROM events ORDER BY id").fetchall()
+    assert rows == [(s.id, "snap1", "snapshot"), (vid(1), row(1)["name"], "volume")]
+    assert [e.action for e in inv.events("snap1")] == ["create"]
 
 
 def test_cas_on_a_missing_volume(inv):

@@ -10,10 +10,15 @@ from volctl.model import (
     ERRORS,
     EXPORTABLE,
     TRANSIENT,
+    GUARD_REASONS,
+    SNAPSHOT_TRANSIENT,
+    SNAPSHOT_TRANSITIONS,
     TRANSITIONS,
     Attachment,
     AttachStatus,
     Event,
+    Guard,
+    SnapshotStatus,
     Status,
     Volume,
     status_from_attachments,
@@ -26,8 +31,12 @@ IQN = "iqn.2010-10.org.openstack:volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
 
 def test_status_spellings_are_cinders():
     assert {s.value for s in Status} == {
-        "creating", "available", "attaching", "in-use", "detaching", "deleting", "extending",
+        "creating", "available", "attaching", "in-use", "detaching", "deleting", "extending", "reverting",
         "maintenance", "error", "error_deleting", "error_extending",
+    }
+    # Cinder's SnapshotStatus, the ones a snapshot on one host can be in
+    assert {s.value for s in SnapshotStatus} == {
+        "creating", "available", "deleting", "restoring", "error", "error_deleting",
     }
     assert Status.IN_USE == "in-use"
     assert Status.ERROR_DELETING == "error_deleting"
@@ -46,8 +55,13 @@ EXPECTED = {
     "detach": ({S.IN_USE}, set(), S.DETACHING, None, None),
     "delete": ({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), S.DELETING, None, S.ERROR_DELETING),
     "extend": ({S.AVAILABLE}, set(), S.EXTENDING, S.AVAILABLE, S.ERROR_EXTENDING),
-    "export": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), None, None, None),
-    "connect": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), None, None, None),
+    "export": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.REVERTING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING},
+               set(), None, None, None),
+    "connect": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.REVERTING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING},
+                set(), None, None, None),
+    "snapshot": ({S.AVAILABLE}, set(), None, None, None),
+    "clone": ({S.AVAILABLE, S.IN_USE}, set(), None, None, None),
+    "revert": ({S.AVAILABLE}, set(), S.REVERTING, S.AVAILABLE, None),
     "disconnect": (ALL - {S.MAINTENANCE}, set(), None, None, None),
     "unexport": ({S.AVAILABLE, S.ATTACHING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), None, None, None),
 }
@@ -90,8 +104,64 @@ def test_attached_volume_cannot_be_deleted_or_unexported():
 
 def test_state_groups():
     assert ERRORS == {S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}
-    assert TRANSIENT == {S.CREATING, S.ATTACHING, S.DETACHING, S.DELETING, S.EXTENDING}
+    assert TRANSIENT == {S.CREATING, S.ATTACHING, S.DETACHING, S.DELETING, S.EXTENDING, S.REVERTING}
     assert EXPORTABLE == {S.AVAILABLE, S.ATTACHING, S.IN_USE, S.DETACHING, S.EXTENDING}
+    assert SNAPSHOT_TRANSIENT == {SS.CREATING, SS.DELETING, SS.RESTORING}
+
+
+# -- guards and the snapshot table -------------------------------------------------------------
+
+SS = SnapshotStatus
+GUARDS = {
+    "reserve": (Guard.MULTIATTACH_IS,), "detach": (Guard.ATTACHED,), "delete": (Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
+    "extend": (Guard.SMALLER_THAN,), "revert": (Guard.NOT_EXPORTED,),
+}
+
+
+@pytest.mark.parametrize("action", sorted(EXPECTED))
+def test_guards_of_each_volume_action(action):
+    assert TRANSITIONS[action].guards == GUARDS.get(action, ())
+
+
+def test_every_guard_has_a_reason_for_the_operator():
+    assert set(GUARD_REASONS) == set(Guard)
+    assert all(reason and "\n" not in reason for reason in GUARD_REASONS.values())
+
+
+def test_snapshot_of_an_in_use_volume_only_when_forced():
+    t = TRANSITIONS["snapshot"]
+    assert t.expected() == {S.AVAILABLE}
+    assert t.expected(force=True) == {S.AVAILABLE, S.IN_USE}
+    assert t.expected(multiattach=True) == {S.AVAILABLE}  # multiattach is no force
+    for status in ALL - {S.AVAILABLE, S.IN_USE}:
+        assert status not in t.expected(True, True), status
+
+
+# action -> (allowed_from, busy, done, failed, guards): the contract's snapshot rows.
+SNAPSHOT_EXPECTED = {
+    "create": (set(), SS.CREATING, SS.AVAILABLE, SS.ERROR, ()),
+    "delete": ({SS.AVAILABLE, SS.ERROR, SS.ERROR_DELETING}, SS.DELETING, None, SS.ERROR_DELETING, ()),
+    "revert": ({SS.AVAILABLE}, SS.RESTORING, SS.AVAILABLE, SS.ERROR, (Guard.LATEST_SNAPSHOT,)),
+    "use": ({SS.AVAILABLE}, None, None, None, ()),
+}
+
+
+def test_every_snapshot_action_is_in_its_table():
+    assert set(SNAPSHOT_TRANSITIONS) == set(SNAPSHOT_EXPECTED)
+
+
+@pytest.mark.parametrize("action", sorted(SNAPSHOT_EXPECTED))
+def test_snapshot_transition_row(action):
+    allowed, busy, done, failed, guards = SNAPSHOT_EXPECTED[action]
+    t = SNAPSHOT_TRANSITIONS[action]
+    assert (set(t.allowed_from), t.busy, t.done, t.failed, t.guards) == (allowed, busy, done, failed, guards)
+    named = set(t.allowed_from) | {x for x in (t.busy, t.done, t.failed) if x}
+    assert named <= set(SnapshotStatus)
+
+
+def test_a_busy_or_restoring_snapshot_allows_nothing():
+    for action, t in SNAPSHOT_TRANSITIONS.items():
+        assert not t.allowed_from & SNAPSHOT_TRANSIENT, action
 
 
 # -- status_from_attachments -----------------------------------------------------------------

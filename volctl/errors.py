@@ -64,11 +64,12 @@ class InvalidState(VolctlError):
 
     exit_code = ExitCode.INVALID_STATE
 
-    def __init__(self, volume: str, action: str, expected: Iterable[str], current: str, why: str = ""):
+    def __init__(self, volume: str, action: str, expected: Iterable[str], current: str, why: str = "",
+                 kind: str = "volume"):
         self.volume, self.action, self.current = volume, action, current
         self.expected = tuple(expected)
         wanted = " or ".join(f"'{s}'" for s in self.expected)
-        message = f"volume {volume} is '{current}'; {action} needs {wanted}"
+        message = f"{kind} {volume} is '{current}'; {action} needs {wanted}"
         super().__init__(f"{message} ({why})" if why else message)
 
 

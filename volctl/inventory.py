@@ -19,13 +19,26 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from volctl.errors import AlreadyExists, EnvironmentProblem, NotFound
 from volctl.migrations import migrations
-from volctl.model import Attachment, Connection, Event, Volume
+from volctl.model import Attachment, Connection, Event, Guard, Snapshot, Volume
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
 BUSY_TIMEOUT = 30.0
 _BATCH = 500
+# A guard of the transition table (model.Guard) as SQL on the row it guards, with how many of
+# the caller's values it takes.
+GUARDS: dict[Guard, tuple[str, int]] = {
+    Guard.MULTIATTACH_IS: ("multiattach = ?", 1),
+    Guard.ATTACHED: ("attach_status = 'attached'", 0),
+    Guard.NOT_ATTACHED: ("attach_status != 'attached'", 0),
+    Guard.SMALLER_THAN: ("size < ?", 1),
+    Guard.NO_SNAPSHOTS: ("NOT EXISTS (SELECT 1 FROM snapshots WHERE snapshots.volume_id = volumes.id)", 0),
+    Guard.NOT_EXPORTED: ("provider_location IS NULL", 0),
+    Guard.LATEST_SNAPSHOT: ("NOT EXISTS (SELECT 1 FROM snapshots AS newer WHERE newer.volume_id = snapshots.volume_id"
+                            " AND (newer.created_at, newer.id) > (snapshots.created_at, snapshots.id))", 0),
+}
+Guards = dict  # {Guard: value}; a guard without a value maps to None
 
 
 def now() -> str:
@@ -138,15 +151,42 @@ class Inventory:
             taken = "name" if self._volume_row("name = ?", row["name"]) else "id"
             raise AlreadyExists(f"a volume with {taken} {row[taken]!r} already exists") from None
 
-    def cas(self, volume_id: str, expected: Iterable[str], status: str, *, extra_where: str = "", extra_params: Iterable = (), **fields: object) -> bool:
-        """Compare-and-swap the status; False when another caller got there first."""
+    def cas(self, volume_id: str, expected: Iterable[str], status: str, *, guards: Guards | None = None,
+            **fields: object) -> bool:
+        """Compare-and-swap a volume's status; False when another caller got there first or a guard fails."""
+        return self._cas("volumes", volume_id, expected, status, guards or {}, fields)
+
+    def cas_snapshot(self, snapshot_id: str, expected: Iterable[str], status: str, *, guards: Guards | None = None,
+                     **fields: object) -> bool:
+        return self._cas("snapshots", snapshot_id, expected, status, guards or {}, fields)
+
+    def _cas(self, table: str, row_id: str, expected: Iterable[str], status: str, guards: Guards, fields: dict) -> bool:
         expected = sorted(expected)
         changes = {"status": status, "updated_at": now(), **fields}
         assignments = ", ".join(f"{column} = ?" for column in changes)
         marks = ", ".join("?" for _ in expected)
-        sql = f"UPDATE volumes SET {assignments} WHERE id = ? AND status IN ({marks}) {extra_where}"
-        cursor = self.db.conn.execute(sql, [*changes.values(), volume_id, *expected, *extra_params])
+        where, params = self._guards_sql(guards)
+        sql = f"UPDATE {table} SET {assignments} WHERE id = ? AND status IN ({marks}){where}"
+        cursor = self.db.conn.execute(sql, [*changes.values(), row_id, *expected, *params])
         return cursor.rowcount == 1
+
+    @staticmethod
+    def _guards_sql(guards: Guards) -> tuple[str, list]:
+        where, params = "", []
+        for guard, value in guards.items():
+            sql, takes = GUARDS[guard]
+            where += f" AND {sql}"
+            params += [int(value) if isinstance(value, bool) else value] * takes
+        return where, params
+
+    def failed_guards(self, table: str, row_id: str, guards: Guards) -> list[Guard]:
+        """Which guards do not hold for the row now: the reason a compare-and-swap lost."""
+        failed = []
+        for guard, value in guards.items():
+            where, params = self._guards_sql({guard: value})
+            if not self.db.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?{where}", [row_id, *params]).fetchone():
+                failed.append(guard)
+        return failed
 
     def update(self, volume_id: str, **fields: object) -> None:
         fields = {**fields, "updated_at": now()}
@@ -179,10 +219,71 @@ class Inventory:
     def remove_connections(self, volume_id: str) -> None:
         self.db.conn.execute("DELETE FROM connections WHERE volume_id = ?", [volume_id])
 
+    # -- snapshots -------------------------------------------------------------------------
+
+    def add_snapshot(self, **row: object) -> None:
+        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row["id"]]).fetchone():
+            raise AlreadyExists(f"id {row['id']} already has a history; choose another id")
+        try:
+            self._insert("snapshots", row)
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"a snapshot with name {row['name']!r} already exists") from None
+
+    def find_snapshot(self, ref: str) -> Snapshot | None:
+        row = self._snapshot_row("s.id = ?", ref) or self._snapshot_row("s.name = ?", ref)
+        return self._to_snapshot(row) if row else None
+
+    def get_snapshot(self, ref: str) -> Snapshot:
+        snapshot = self.find_snapshot(ref)
+        if snapshot is None:
+            raise NotFound(f"no snapshot {ref!r}")
+        return snapshot
+
+    def snapshots(self, volume_id: str | None = None) -> list[Snapshot]:
+        """Oldest first; of one volume, or of all."""
+        where, params = ("WHERE s.volume_id = ?", [volume_id]) if volume_id else ("", [])
+        cursor = self.db.conn.execute(
+            f"SELECT s.*, v.name AS volume_name FROM snapshots s LEFT JOIN volumes v ON v.id = s.volume_id {where}"
+            " ORDER BY s.created_at, s.id", params)
+        columns = [c[0] for c in cursor.description]
+        return [self._to_snapshot(dict(zip(columns, values))) for values in cursor]
+
+    def latest_snapshot(self, volume_id: str) -> Snapshot | None:
+        found = self.snapshots(volume_id)
+        return found[-1] if found else None
+
+    def update_snapshot(self, snapshot_id: str, **fields: object) -> None:
+        fields = {**fields, "updated_at": now()}
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        self.db.conn.execute(f"UPDATE snapshots SET {assignments} WHERE id = ?", [*fields.values(), snapshot_id])
+
+    def remove_snapshot(self, snapshot_id: str) -> None:
+        self.db.conn.execute("DELETE FROM snapshots WHERE id = ?", [snapshot_id])
+
+    def _snapshot_row(self, where: str, value: str) -> dict | None:
+        cursor = self.db.conn.execute(
+            f"SELECT s.*, v.name AS volume_name FROM snapshots s LEFT JOIN volumes v ON v.id = s.volume_id WHERE {where}",
+            [value])
+        values = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], values)) if values else None
+
+    @staticmethod
+    def _to_snapshot(row: dict) -> Snapshot:
+        return Snapshot(
+            id=row["id"], name=row["name"], volume_id=row["volume_id"], volume_size=row["volume_size"],
+            status=row["status"], volume_group=row["volume_group"], lv_name=row["lv_name"],
+            lv_path=f"/dev/{row['volume_group']}/{row['lv_name']}", provider_location=row["provider_location"],
+            previous_status=row["previous_status"], created_at=row["created_at"], updated_at=row["updated_at"],
+            volume_name=row.get("volume_name"),
+        )
+
     # -- history ---------------------------------------------------------------------------
 
-    def record(self, volume: Volume | tuple[str, str], kind: str, action: str, **fields: object) -> None:
-        volume_id, volume_name = (volume.id, volume.name) if isinstance(volume, Volume) else volume
+    def record(self, volume: Volume | Snapshot | tuple[str, str], kind: str, action: str, **fields: object) -> None:
+        """One history row, a volume's or (given a Snapshot) a snapshot's, under its id and name."""
+        volume_id, volume_name = (volume.id, volume.name) if isinstance(volume, (Volume, Snapshot)) else volume
+        if isinstance(volume, Snapshot):
+            fields["entity"] = "snapshot"
         argv = fields.pop("argv", None)
         self._insert(
             "events",

@@ -113,3 +113,30 @@ def m001_initial(db: Database) -> None:
     )
     db["events"].create_index(["volume_id", "id"])
     db["events"].create_index(["volume_name"])
+
+
+@migrations()
+def m002_snapshots(db: Database) -> None:
+    """Cinder's snapshots table, the columns that matter on one host; the history's rows say
+    whether they are a volume's or a snapshot's."""
+    db["snapshots"].create(
+        {
+            "id": str,
+            "name": str,
+            "volume_id": str,
+            "volume_size": int,
+            "status": str,
+            "volume_group": str,
+            "lv_name": str,
+            "provider_location": str,
+            "previous_status": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"name", "volume_id", "volume_size", "status", "volume_group", "lv_name", "created_at", "updated_at"},
+        foreign_keys=[("volume_id", "volumes", "id")],
+    )
+    db["snapshots"].create_index(["name"], unique=True)
+    db["snapshots"].create_index(["volume_id", "created_at"])
+    db["events"].add_column("entity", str, not_null_default="volume")

@@ -18,6 +18,7 @@ class Status(StrEnum):
     DETACHING = "detaching"
     DELETING = "deleting"
     EXTENDING = "extending"
+    REVERTING = "reverting"
     MAINTENANCE = "maintenance"
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
@@ -35,12 +36,50 @@ class AttachStatus(StrEnum):
     ERROR_DETACHING = "error_detaching"
 
 
+class SnapshotStatus(StrEnum):
+    """Snapshot statuses, spelled as Cinder spells them (objects/fields.py SnapshotStatus)."""
+
+    CREATING = "creating"
+    AVAILABLE = "available"
+    DELETING = "deleting"
+    RESTORING = "restoring"
+    ERROR = "error"
+    ERROR_DELETING = "error_deleting"
+
+
+class Guard(StrEnum):
+    """What a transition needs besides the status, checked in the same compare-and-swap; only the
+    inventory knows how each reads in SQL (Inventory.GUARDS)."""
+
+    MULTIATTACH_IS = "multiattach_is"  # the flag the caller saw still holds (Cinder's reserve_volume)
+    ATTACHED = "attached"
+    NOT_ATTACHED = "not_attached"
+    SMALLER_THAN = "smaller_than"  # extend: the new size is still larger
+    NO_SNAPSHOTS = "no_snapshots"  # Cinder: a volume with snapshots cannot be deleted
+    NOT_EXPORTED = "not_exported"  # a merge needs the LV closed, and a LIO export holds it open
+    LATEST_SNAPSHOT = "latest_snapshot"  # Cinder's revert: only to the volume's newest snapshot
+
+
+# Why a compare-and-swap lost although the status was right: said in the error (exit 5).
+GUARD_REASONS: dict[Guard, str] = {
+    Guard.MULTIATTACH_IS: "its multiattach flag changed meanwhile",
+    Guard.ATTACHED: "it has no attached attachment",
+    Guard.NOT_ATTACHED: "it is attached",
+    Guard.SMALLER_THAN: "it is already at least that size",
+    Guard.NO_SNAPSHOTS: "it has snapshots: delete them first (volctl snapshot list shows them)",
+    Guard.NOT_EXPORTED: "it is exported, and LVM merges a snapshot only into a closed LV: unexport it first",
+    Guard.LATEST_SNAPSHOT: "only the volume's latest snapshot can be reverted to",
+}
+
 # A volume left in one of these by a killed process needs an operator or `doctor --repair`.
-TRANSIENT = frozenset({Status.CREATING, Status.ATTACHING, Status.DETACHING, Status.DELETING, Status.EXTENDING})
+TRANSIENT = frozenset({Status.CREATING, Status.ATTACHING, Status.DETACHING, Status.DELETING, Status.EXTENDING,
+                       Status.REVERTING})
+SNAPSHOT_TRANSIENT = frozenset({SnapshotStatus.CREATING, SnapshotStatus.DELETING, SnapshotStatus.RESTORING})
 ERRORS = frozenset({Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING})
 # Cinder's initialize_connection only refuses maintenance; the contract also keeps exports away
 # from volumes whose LV may not be there (creating, deleting, error*).
-EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DELETING} - ERRORS
+# Nor while reverting: LVM merges a snapshot only into a closed LV, and an export opens it.
+EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DELETING, Status.REVERTING} - ERRORS
 
 
 @dataclass(frozen=True)
@@ -51,36 +90,66 @@ class Transition:
     failed None: roll back to the status the volume had before the claim.
     """
 
-    allowed_from: frozenset[Status]
-    busy: Status | None = None
-    done: Status | None = None
-    failed: Status | None = None
-    multiattach_also: frozenset[Status] = frozenset()
+    allowed_from: frozenset[str]
+    busy: str | None = None
+    done: str | None = None
+    failed: str | None = None
+    multiattach_also: frozenset[str] = frozenset()
+    force_also: frozenset[str] = frozenset()  # with --force (Cinder's create_snapshot_force)
+    guards: tuple[Guard, ...] = ()
 
-    def expected(self, multiattach: bool) -> frozenset[Status]:
-        return self.allowed_from | self.multiattach_also if multiattach else self.allowed_from
+    def expected(self, multiattach: bool = False, force: bool = False) -> frozenset[str]:
+        wanted = self.allowed_from
+        if multiattach:
+            wanted |= self.multiattach_also
+        if force:
+            wanted |= self.force_also
+        return wanted
 
 
 TRANSITIONS: dict[str, Transition] = {
     "create": Transition(frozenset(), busy=Status.CREATING, done=Status.AVAILABLE, failed=Status.ERROR),
-    "reserve": Transition(frozenset({Status.AVAILABLE}), done=Status.ATTACHING, multiattach_also=frozenset({Status.IN_USE})),
+    "reserve": Transition(frozenset({Status.AVAILABLE}), done=Status.ATTACHING, multiattach_also=frozenset({Status.IN_USE}),
+                          guards=(Guard.MULTIATTACH_IS,)),
     "unreserve": Transition(frozenset({Status.ATTACHING})),
     "attach": Transition(frozenset({Status.ATTACHING}), done=Status.IN_USE, multiattach_also=frozenset({Status.IN_USE})),
-    "detach": Transition(frozenset({Status.IN_USE}), busy=Status.DETACHING),
+    "detach": Transition(frozenset({Status.IN_USE}), busy=Status.DETACHING, guards=(Guard.ATTACHED,)),
     "delete": Transition(
         frozenset({Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING}),
         busy=Status.DELETING,
         failed=Status.ERROR_DELETING,
+        guards=(Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
     ),
     "extend": Transition(
-        frozenset({Status.AVAILABLE}), busy=Status.EXTENDING, done=Status.AVAILABLE, failed=Status.ERROR_EXTENDING
+        frozenset({Status.AVAILABLE}), busy=Status.EXTENDING, done=Status.AVAILABLE, failed=Status.ERROR_EXTENDING,
+        guards=(Guard.SMALLER_THAN,),
     ),
+    # Cinder's API: a snapshot of an available volume, of an in-use one only when forced.
+    "snapshot": Transition(frozenset({Status.AVAILABLE}), force_also=frozenset({Status.IN_USE})),
+    # the source of a clone (Cinder's create_cloned_volume copies through a temporary snapshot)
+    "clone": Transition(frozenset({Status.AVAILABLE, Status.IN_USE})),
+    # failed None: a merge that did not start changed nothing, so the volume goes back to available
+    "revert": Transition(frozenset({Status.AVAILABLE}), busy=Status.REVERTING, done=Status.AVAILABLE,
+                         guards=(Guard.NOT_EXPORTED,)),
     "export": Transition(EXPORTABLE),
     "connect": Transition(EXPORTABLE),
     "disconnect": Transition(frozenset(Status) - {Status.MAINTENANCE}),
     "unexport": Transition(
         frozenset({Status.AVAILABLE, Status.ATTACHING, Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING})
     ),
+}
+
+
+SNAPSHOT_TRANSITIONS: dict[str, Transition] = {
+    "create": Transition(frozenset(), busy=SnapshotStatus.CREATING, done=SnapshotStatus.AVAILABLE,
+                         failed=SnapshotStatus.ERROR),
+    "delete": Transition(frozenset({SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR, SnapshotStatus.ERROR_DELETING}),
+                         busy=SnapshotStatus.DELETING, failed=SnapshotStatus.ERROR_DELETING),
+    # failed: the merge consumed the snapshot's LV and re-creating it failed
+    "revert": Transition(frozenset({SnapshotStatus.AVAILABLE}), busy=SnapshotStatus.RESTORING,
+                         done=SnapshotStatus.AVAILABLE, failed=SnapshotStatus.ERROR, guards=(Guard.LATEST_SNAPSHOT,)),
+    # the source of a new volume (Cinder's create_volume_from_snapshot needs it available)
+    "use": Transition(frozenset({SnapshotStatus.AVAILABLE})),
 }
 
 
@@ -157,6 +226,23 @@ class Volume:
             return None
         parts = self.provider_location.split(" ")
         return parts[1] if len(parts) > 1 else None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    name: str
+    volume_id: str
+    volume_size: int  # GiB: the size of the volume when the snapshot was taken (Cinder's column)
+    status: str
+    volume_group: str
+    lv_name: str
+    lv_path: str
+    provider_location: str | None
+    previous_status: str | None
+    created_at: str
+    updated_at: str
+    volume_name: str | None = None  # the parent's name, for a person; None once the parent is gone
 
 
 @dataclass(frozen=True)

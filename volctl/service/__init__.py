@@ -1,0 +1,19 @@
+"""The service: one method per use case, each claim (compare-and-swap) -> act on the host ->
+settle or roll back. Knows nothing of click, rich or sh; every host effect goes through lvm.py
+and the target helper (volctl/targets/).
+
+Split by domain as the entities grew (volumes, attachments, exports, snapshots); VolumeService
+is the one facade the commands, doctor and restore use.
+"""
+
+from volctl.service.attachments import Attachments
+from volctl.service.core import Outcome, Progress, ServiceCore
+from volctl.service.exports import Exports
+from volctl.service.volumes import Volumes
+
+
+class VolumeService(Volumes, Attachments, Exports, ServiceCore):
+    """Every use case, over one inventory, one set of locks and one runner."""
+
+
+__all__ = ["Outcome", "Progress", "ServiceCore", "VolumeService"]

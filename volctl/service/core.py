@@ -1,0 +1,189 @@
+"""What every domain of the service shares: the plumbing, the claim (a compare-and-swap and its
+history row in one transaction), the volume lock, and the undo of a half-done step."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from volctl.config import Settings
+from volctl.errors import InvalidState, VolctlError
+from volctl.inventory import Inventory, now
+from volctl.locks import Locks
+from volctl.model import GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Snapshot, Volume
+from volctl.runner import CommandResult, Runner
+
+if TYPE_CHECKING:  # imported when first used: read commands need neither (start-up, BENCHMARKS.md)
+    from volctl.lvm import Lvm
+    from volctl.targets.base import TargetHelper
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: the volume as it is now, whether anything changed, and notes for a person."""
+
+    volume: Volume | None
+    changed: bool = True
+    notes: tuple[str, ...] = ()
+    data: dict = field(default_factory=dict)
+
+
+class ServiceCore:
+    """The plumbing every domain of the service shares: the inventory, the locks, the runner, the
+    LVM and target helpers, and the claim (compare-and-swap plus its history row)."""
+
+    def __init__(self, db_path: str | Path, settings: Settings, runner: Runner | None = None, locks: Locks | None = None,
+                 configfs: Path | None = None, save_file: Path | None = None, host_root: Path | None = None):
+        self.db_path = Path(db_path)
+        self.settings = settings
+        self.runner = runner or Runner()
+        self.runner.on_command = self._on_command
+        self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
+        self._lio_args = {key: value for key, value in (("configfs", configfs), ("save_file", save_file)) if value}
+        self.host_root = host_root or Path("/")  # where the host's LIO restore unit is looked for (savefile.py)
+        self._inventory: Inventory | None = None
+        self._writable = False
+        self._subject: Volume | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def inventory(self, write: bool = True) -> Inventory:
+        if self._inventory is None or (write and not self._writable):
+            if self._inventory is not None:
+                self._inventory.close()
+            self._inventory = Inventory.open(self.db_path, create=write)
+            self._writable = write
+            if write:
+                self.locks.ensure_directory()
+        return self._inventory
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._inventory.warnings if self._inventory else []
+
+    @cached_property
+    def target(self) -> TargetHelper:
+        from volctl.targets import target_helper
+        from volctl.targets.base import IscsiConfig
+
+        s = self.settings
+        iscsi = IscsiConfig(s.target_prefix, s.portal_ips, s.target_port, s.target_protocol)
+        return target_helper(s.target_helper, self.runner, self.locks.lio, iscsi=iscsi,
+                             **{"save_file": s.save_file(self.host_root), **self._lio_args})
+
+    def lvm(self, vg: str | None = None) -> Lvm:
+        from volctl.lvm import Lvm, host_for
+
+        host = host_for(self.settings.lvm_udev, self.settings.lvm_conf_file)
+        return Lvm(self.runner, vg or self.settings.volume_group, host)
+
+    def logical_volumes(self, vgs: Iterable[str]) -> tuple[dict, dict[str, VolctlError]]:
+        """Every LV of these volume groups by (vg, name), with one `lvs` per group rather than one
+        per volume; a group that cannot be listed is in the second dict with its error."""
+        found: dict = {}
+        errors: dict[str, VolctlError] = {}
+        for vg in sorted(set(vgs)):
+            try:
+                found.update({(lv.vg, lv.name): lv for lv in self.lvm(vg).list()})
+            except VolctlError as e:
+                errors[vg] = e
+        return found, errors
+
+    def _on_command(self, result: CommandResult) -> None:
+        if self._subject is not None:
+            self.inventory().record(
+                self._subject, "command", result.argv[0], argv=result.argv, exit_code=result.exit_code,
+                duration=round(result.duration, 6), detail=result.stderr.strip()[-2000:] or None,
+            )
+
+    @contextmanager
+    def _working_on(self, volume: Volume | Snapshot, lock: bool = True) -> Iterator[None]:
+        """Hold the volume's lock (external steps for one volume never interleave) and file
+        every external command in its history."""
+        previous = self._subject
+        self._subject = volume
+        try:
+            if lock:
+                with self.locks.volume(volume.id).held():
+                    yield
+            else:
+                yield
+        finally:
+            self._subject = previous
+
+    def _note(self, volume: Volume | Snapshot, action: str, detail: str) -> None:
+        self.inventory().record(volume, "note", action, detail=detail)
+
+    def _claim(self, volume: Volume, action: str, status: str, *, expected: Iterable[str] | None = None,
+               values: dict | None = None, force: bool = False, detail: str | None = None, **fields: object) -> Volume:
+        """Compare-and-swap to `status` and file the transition, in one transaction. Without
+        `expected`, the claim is from the states the table allows, with its guards (`values` gives
+        those that take one); with it, a settle from the busy state, unguarded."""
+        transition = TRANSITIONS[action]
+        wanted = frozenset(expected) if expected is not None else transition.expected(volume.multiattach, force)
+        guards = {} if expected is not None else {g: (values or {}).get(g) for g in transition.guards}
+        inv = self.inventory()
+        with inv.write():
+            current = inv.find(volume.id)
+            won = current is not None and inv.cas(volume.id, wanted, status, guards=guards, **fields)
+            if won:
+                inv.record(volume, "transition", action, from_status=current.status, to_status=status, detail=detail)
+            why = "" if won or current is None or current.status not in wanted else self._why(inv, "volumes", volume.id, guards)
+        if not won:
+            raise InvalidState(volume.name, action, sorted(wanted), current.status if current else "deleted", why)
+        return inv.get(volume.id)
+
+    def _claim_snapshot(self, snapshot: Snapshot, action: str, status: str, *, expected: Iterable[str] | None = None,
+                        detail: str | None = None, **fields: object) -> Snapshot:
+        """_claim for a snapshot, by SNAPSHOT_TRANSITIONS."""
+        transition = SNAPSHOT_TRANSITIONS[action]
+        wanted = frozenset(expected) if expected is not None else transition.allowed_from
+        guards = {} if expected is not None else {g: None for g in transition.guards}
+        inv = self.inventory()
+        with inv.write():
+            current = inv.find_snapshot(snapshot.id)
+            won = current is not None and inv.cas_snapshot(snapshot.id, wanted, status, guards=guards, **fields)
+            if won:
+                inv.record(snapshot, "transition", action, from_status=current.status, to_status=status, detail=detail)
+            why = "" if won or current is None or current.status not in wanted else self._why(inv, "snapshots", snapshot.id, guards)
+        if not won:
+            raise InvalidState(snapshot.name, action, sorted(wanted), current.status if current else "deleted", why,
+                               kind="snapshot")
+        return inv.get_snapshot(snapshot.id)
+
+    @staticmethod
+    def _why(inv: Inventory, table: str, row_id: str, guards: dict) -> str:
+        return "; ".join(GUARD_REASONS[g] for g in inv.failed_guards(table, row_id, guards)) or "it changed meanwhile"
+
+    @contextmanager
+    def _locked(self, ref: str, action: str) -> Iterator[Volume]:
+        """The volume under its lock, read again once the lock is held, in a state `action` allows."""
+        volume = self.inventory().get(ref)
+        with self._working_on(volume):
+            volume = self.inventory().get(volume.id)
+            self._require(volume, action)
+            yield volume
+
+    def _require(self, volume: Volume, action: str) -> None:
+        allowed = TRANSITIONS[action].expected(volume.multiattach)
+        if volume.status not in allowed:
+            raise InvalidState(volume.name, action, sorted(allowed), volume.status)
+
+    def _iqn(self, volume: Volume) -> str:
+        return self.target.iqn(volume)
+
+    def _undo(self, volume: Volume, what: str, step: Callable[[], None]) -> str | None:
+        """Best effort: a failed undo must not hide the error that caused it; it goes to history."""
+        try:
+            step()
+        except VolctlError as e:
+            self._note(volume, "undo", f"could not undo {what}: {e}")
+            return f"could not undo {what}: {e}"
+        self._note(volume, "undo", f"undid {what}")
+        return None
+
