@@ -135,3 +135,16 @@ def instance(ctx: click.Context, param: click.Parameter, incomplete: str) -> lis
     for uuid, name, id_ in rows:
         seen.setdefault(uuid, f"{name}, attachment {id_}")
     return [CompletionItem(uuid, help=help_) for uuid, help_ in seen.items()]
+
+
+@_quiet
+def snapshot(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Names of snapshots (of the volume on the command line, for revert); ids once what is typed starts no name."""
+    where, params = ("AND s.volume_id = " + _TYPED_VOLUME, {"vol": _typed_volume(ctx)}) \
+        if ctx.command.name == "revert" and _typed_volume(ctx) else ("", {})
+    query = ("SELECT s.{col}, s.status, v.name FROM snapshots s LEFT JOIN volumes v ON v.id = s.volume_id "
+             "WHERE s.{col} >= :lo AND s.{col} < :hi " + where + " ORDER BY s.{col}")
+    rows = _rows(ctx, query.format(col="name"), {**_prefix(incomplete), **params})
+    if not rows and incomplete:
+        rows = _rows(ctx, query.format(col="id"), {**_prefix(incomplete), **params})
+    return [CompletionItem(value, help=f"{status}, of {volume or 'a deleted volume'}") for value, status, volume in rows]

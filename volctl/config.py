@@ -41,6 +41,17 @@ class Settings:
     def lv_name(self, volume_id: str) -> str:
         return self.volume_name_template % volume_id
 
+    @staticmethod
+    def snapshot_lv_name(snapshot_id: str) -> str:
+        """Cinder's snapshot_name_template 'snapshot-%s' through its _escape_snapshot: lvm2 reserves
+        names that start with "snapshot", so the LV is '_snapshot-<id>'."""
+        return f"_snapshot-{snapshot_id}"
+
+    @staticmethod
+    def clone_snapshot_lv_name(volume_id: str) -> str:
+        """The temporary snapshot a thick clone copies from (Cinder's 'clone-snap-<new id>')."""
+        return f"clone-snap-{volume_id}"
+
     def save_file(self, root: Path | str = "/") -> Path:
         """Where every `cinder-rtstool save` goes and what doctor reads."""
         from volctl.savefile import default_save_file

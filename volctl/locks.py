@@ -112,6 +112,13 @@ class Locks:
             raise EnvironmentProblem(f"cannot create lock directory {self.directory}: {e.strerror}") from None
 
     def volume(self, volume_id: str) -> FileLock:
-        if volume_id not in self._volume_locks:
-            self._volume_locks[volume_id] = FileLock(self.directory / f"volume-{volume_id}.lock", self.wait)
-        return self._volume_locks[volume_id]
+        return self._entity("volume", volume_id)
+
+    def snapshot(self, snapshot_id: str) -> FileLock:
+        return self._entity("snapshot", snapshot_id)
+
+    def _entity(self, kind: str, entity_id: str) -> FileLock:
+        key = f"{kind}-{entity_id}"
+        if key not in self._volume_locks:
+            self._volume_locks[key] = FileLock(self.directory / f"{key}.lock", self.wait)
+        return self._volume_locks[key]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from volctl.errors import CommandFailed, EnvironmentProblem
+from volctl.model import GIB
 from volctl.runner import Runner
 from volctl.udev import UdevMode, decide
 
-GIB = 1024**3
 # Zeroing a large thick LV runs at disk speed; a TiB at 200 MB/s takes about 90 minutes.
 ZERO_TIMEOUT = 24 * 3600.0
 # Every LVM command takes seconds even under emulation; one that runs this long is waiting for a
@@ -47,6 +47,15 @@ class LogicalVolume:
     @property
     def is_thin_volume(self) -> bool:
         return self.attr.startswith("V")
+
+    @property
+    def is_thick_origin(self) -> bool:
+        """A thick LV with snapshots ('o'; 'O' while a merge runs): lvm2 resizes it only inactive."""
+        return self.attr[:1] in ("o", "O")
+
+    @property
+    def is_thick_snapshot(self) -> bool:
+        return self.attr[:1] in ("s", "S")
 
     @property
     def is_active(self) -> bool:
@@ -109,10 +118,10 @@ class Lvm:
         self.vg = vg
         self.host = host or LvmHost()
 
-    def _run(self, argv: list[str], **options):
+    def _run(self, argv: list[str], timeout: float | None = None, **options):
         """Every LVM command goes through here, so none can miss the udev mode or the timeout."""
         try:
-            return self.runner.run(argv, env=self.host.env, timeout=self.host.timeout, **options)
+            return self.runner.run(argv, env=self.host.env, timeout=timeout or self.host.timeout, **options)
         except CommandFailed as e:
             if e.returncode is None and self.host.udev.sync:
                 hint = (f"timed out after {self.host.timeout:g} s; LVM may be waiting for udev (lvm_udev = \"off\" "
@@ -122,6 +131,11 @@ class Lvm:
 
     def path(self, name: str) -> str:
         return f"/dev/{self.vg}/{name}"
+
+    def mapper_path(self, name: str, layer: str = "") -> str:
+        """The device-mapper node, as Cinder names it: each '-' of the VG and LV doubled. A thick
+        snapshot's exception store is the layer '-cow', which has no /dev/VG/ link."""
+        return f"/dev/mapper/{self.vg.replace('-', '--')}-{name.replace('-', '--')}{layer}"
 
     def create(self, name: str, size_gib: int, *, thin_pool: str | None = None) -> None:
         if thin_pool:
@@ -138,13 +152,36 @@ class Lvm:
             raise CommandFailed(["lvcreate", "-T", f"{self.vg}/{pool}"], None, "", reason=f"volume group {self.vg} has less than 1 GiB free")
         self._run(["lvcreate", "-T", "-L", f"{size_gib}g", f"{self.vg}/{pool}"])
 
-    def extend(self, name: str, size_gib: int) -> None:
+    def extend(self, name: str, size_gib: int, *, thick_origin: bool = False) -> None:
+        """A thick origin (an LV with snapshots) is deactivated around the resize, as Cinder's
+        brick does: lvm2 refuses "Snapshot origin volumes can be resized only while inactive"."""
+        if thick_origin:
+            self.deactivate(name)
         self._run(["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"])
+        if thick_origin:
+            self.activate(name)
 
-    def activate(self, name: str) -> None:
-        """Cinder's ensure_export step: -K also activates LVs with the activation-skip flag, which
-        vgchange -aay at boot leaves inactive (thin snapshots and their clones by default)."""
-        self._run(["lvchange", "-a", "y", "--yes", "-K", f"{self.vg}/{name}"])
+    def activate(self, name: str, *, permanent: bool = False) -> None:
+        """Cinder's activate_lv. -K also activates LVs with the activation-skip flag, which
+        vgchange -aay at boot leaves inactive (thin snapshots and their clones by default);
+        permanent clears that flag instead (-k n), so a new volume comes up at boot by itself."""
+        flags = ["-k", "n"] if permanent else ["-K"]
+        self._run(["lvchange", "-a", "y", "--yes", *flags, f"{self.vg}/{name}"])
+
+    def deactivate(self, name: str) -> None:
+        self._run(["lvchange", "-a", "n", f"{self.vg}/{name}"])
+
+    def snapshot(self, name: str, origin: str, size_gib: int | None = None) -> None:
+        """Cinder's create_snapshot: thick with a COW store as large as the origin (-L), thin without -L."""
+        argv = ["lvcreate", "--name", name, "--snapshot", f"{self.vg}/{origin}"]
+        if size_gib is not None:
+            argv += ["-L", f"{size_gib}g"]
+        self._run(argv)
+
+    def merge(self, snapshot: str) -> None:
+        """Cinder's revert_to_snapshot (thick): the origin must be closed for the merge to start at
+        once; lvconvert then waits for it to finish, and the snapshot LV is gone afterwards."""
+        self._run(["lvconvert", "--merge", f"{self.vg}/{snapshot}"], timeout=ZERO_TIMEOUT)
 
     def remove(self, name: str) -> None:
         """Cinder's delete: one retry after `udevadm settle`, ignoring suspended devices."""
@@ -158,10 +195,18 @@ class Lvm:
 
     def clear(self, name: str, size_bytes: int, on_progress: Callable[[int], None] | None = None) -> None:
         """volume_clear=zero: Cinder's dd of /dev/zero over the whole LV, O_DIRECT on the output."""
-        argv = [
-            "dd", "if=/dev/zero", f"of={self.path(name)}", f"count={size_bytes}", "bs=1M",
-            "iflag=count_bytes", "oflag=direct", "status=progress",
-        ]
+        self.zero(self.path(name), size_bytes, on_progress)
+
+    def zero(self, device: str, size_bytes: int, on_progress: Callable[[int], None] | None = None) -> None:
+        self._dd(["dd", "if=/dev/zero", f"of={device}", f"count={size_bytes}", "bs=1M", "iflag=count_bytes",
+                  "oflag=direct", "status=progress"], size_bytes, on_progress)
+
+    def copy(self, source: str, dest: str, size_bytes: int, on_progress: Callable[[int], None] | None = None) -> None:
+        """Cinder's copy_volume between two LVs: O_DIRECT on both sides, the source's bytes only."""
+        self._dd(["dd", f"if={self.mapper_path(source)}", f"of={self.mapper_path(dest)}", f"count={size_bytes}", "bs=1M",
+                  "iflag=count_bytes,direct", "oflag=direct", "status=progress"], size_bytes, on_progress)
+
+    def _dd(self, argv: list[str], size_bytes: int, on_progress: Callable[[int], None] | None) -> None:
         pending = [""]
 
         def parse(chunk: str) -> None:

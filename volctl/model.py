@@ -8,6 +8,9 @@ from enum import StrEnum
 from typing import Iterable
 
 
+GIB = 1024**3
+
+
 class Status(StrEnum):
     """Volume statuses, spelled as Cinder spells them (objects/fields.py VolumeStatus)."""
 

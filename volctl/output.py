@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
 from volctl.errors import escaped
-from volctl.model import Attachment, Event, Volume
+from volctl.model import Attachment, Event, Snapshot, Volume
 from volctl.redact import mask
 
 
@@ -48,6 +48,23 @@ def volume_dict(v: Volume, *, detail: bool = False, show_secrets: bool = False) 
         auth = v.provider_auth
         data["provider_auth"] = auth if show_secrets or not auth else mask(auth)
     return data
+
+
+def snapshot_dict(s: Snapshot) -> dict:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "volume_id": s.volume_id,
+        "volume_name": s.volume_name,
+        "volume_size": s.volume_size,
+        "status": s.status,
+        "volume_group": s.volume_group,
+        "lv_path": s.lv_path,
+        "provider_location": s.provider_location,
+        "previous_status": s.previous_status,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    }
 
 
 def event_dict(e: Event) -> dict:
@@ -147,6 +164,30 @@ def volume(v: Volume, as_json: bool, *, show_secrets: bool = False, message: str
     for c in v.connections:
         table.add_row("acl", c.initiator)
     _console().print(table)
+
+
+def snapshots(items: list[Snapshot], as_json: bool) -> None:
+    if as_json:
+        emit_json([snapshot_dict(s) for s in items])
+        return
+    if not items:
+        note("no snapshots")
+        return
+    rows = [(s.id, s.name, s.volume_name or s.volume_id, f"{s.volume_size}G", s.status, s.created_at) for s in items]
+    _aligned(("ID", "NAME", "VOLUME", "SIZE", "STATUS", "CREATED"), rows, right_aligned={3})
+
+
+def snapshot(s: Snapshot, as_json: bool, *, message: str | None = None) -> None:
+    data = snapshot_dict(s)
+    if as_json:
+        emit_json(data)
+        return
+    if message:
+        note(message)
+    rows = [(key, f"{value} GiB" if key == "volume_size" else ("-" if value is None else str(value)))
+            for key, value in data.items()]
+    width = max(len(k) for k, _ in rows)
+    sys.stdout.write("".join(f"{k.ljust(width)}  {v}\n" for k, v in rows))
 
 
 def document(data: dict, as_json: bool, message: str) -> None:

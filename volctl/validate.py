@@ -44,21 +44,29 @@ def looks_like_uuid(value: str) -> bool:
     return bool(_UUID.fullmatch(value.lower()))
 
 
-def volume_name(value: str) -> str:
+def volume_name(value: str, what: str = "volume") -> str:
     if not _NAME.fullmatch(value):
-        raise UsageError(f"invalid volume name {quoted(value)}: use 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+        raise UsageError(f"invalid {what} name {quoted(value)}: use 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
     if looks_like_uuid(value):
-        raise UsageError(f"invalid volume name {quoted(value)}: a name shaped like a UUID would be ambiguous with volume ids")
+        raise UsageError(f"invalid {what} name {quoted(value)}: a name shaped like a UUID would be ambiguous with {what} ids")
     return value
 
 
-def volume_ref(value: str) -> str:
-    """VOL: an id (any case, returned canonical) or a name; anything else cannot name a volume."""
+def volume_ref(value: str, what: str = "volume") -> str:
+    """VOL (or SNAP): an id (any case, returned canonical) or a name; anything else cannot name one."""
     if looks_like_uuid(value):
         return str(uuid.UUID(value.lower()))
     if not _NAME.fullmatch(value):
-        raise UsageError(f"invalid volume {quoted(value)}: give a volume id (UUID) or name")
+        raise UsageError(f"invalid {what} {quoted(value)}: give a {what} id (UUID) or name")
     return value
+
+
+def snapshot_name(value: str) -> str:
+    return volume_name(value, "snapshot")
+
+
+def snapshot_ref(value: str) -> str:
+    return volume_ref(value, "snapshot")
 
 
 def size_gib(value: int) -> int:

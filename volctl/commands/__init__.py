@@ -14,9 +14,11 @@ from volctl.commands.list_cmd import list_
 from volctl.commands.reserve import reserve
 from volctl.commands.reset_state import reset_state
 from volctl.commands.restore import restore
+from volctl.commands.revert import revert
 from volctl.commands.show import show
+from volctl.commands.snapshot import snapshot
 from volctl.commands.unexport import unexport
 from volctl.commands.unreserve import unreserve
 
 COMMANDS = [create, list_, show, reserve, unreserve, export, connect, attach, detach, disconnect, unexport, delete,
-            extend, reset_state, history, doctor, restore]
+            extend, reset_state, history, doctor, restore, snapshot, revert]

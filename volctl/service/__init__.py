@@ -9,10 +9,11 @@ is the one facade the commands, doctor and restore use.
 from volctl.service.attachments import Attachments
 from volctl.service.core import Outcome, Progress, ServiceCore
 from volctl.service.exports import Exports
+from volctl.service.snapshots import Snapshots
 from volctl.service.volumes import Volumes
 
 
-class VolumeService(Volumes, Attachments, Exports, ServiceCore):
+class VolumeService(Volumes, Attachments, Exports, Snapshots, ServiceCore):
     """Every use case, over one inventory, one set of locks and one runner."""
 
 

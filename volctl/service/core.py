@@ -13,7 +13,8 @@ from volctl.config import Settings
 from volctl.errors import InvalidState, VolctlError
 from volctl.inventory import Inventory, now
 from volctl.locks import Locks
-from volctl.model import GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Snapshot, Volume
+from volctl import validate
+from volctl.model import GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, AttachStatus, Snapshot, Status, Volume
 from volctl.runner import CommandResult, Runner
 
 if TYPE_CHECKING:  # imported when first used: read commands need neither (start-up, BENCHMARKS.md)
@@ -31,6 +32,7 @@ class Outcome:
     changed: bool = True
     notes: tuple[str, ...] = ()
     data: dict = field(default_factory=dict)
+    snapshot: Snapshot | None = None
 
 
 class ServiceCore:
@@ -109,7 +111,8 @@ class ServiceCore:
         self._subject = volume
         try:
             if lock:
-                with self.locks.volume(volume.id).held():
+                held = self.locks.snapshot(volume.id) if isinstance(volume, Snapshot) else self.locks.volume(volume.id)
+                with held.held():
                     yield
             else:
                 yield
@@ -156,6 +159,23 @@ class ServiceCore:
                                kind="snapshot")
         return inv.get_snapshot(snapshot.id)
 
+    def _settle(self, subject: Volume | Snapshot, action: str, work: Callable[[], dict | None], *,
+                rollback: str | None = None) -> Volume | Snapshot:
+        """The second half of every transition, from its busy state: run the work, then move to the
+        table's done state (with the fields the work returns), or to its failed state when the work
+        fails; a transition with no failed state rolls back to `rollback`."""
+        snapshot = isinstance(subject, Snapshot)
+        transition = (SNAPSHOT_TRANSITIONS if snapshot else TRANSITIONS)[action]
+        claim = self._claim_snapshot if snapshot else self._claim
+        try:
+            fields = work() or {}
+        except VolctlError as e:
+            back = transition.failed or rollback
+            claim(subject, action, back, expected={transition.busy},
+                  detail=str(e) if transition.failed else f"rolled back: {e}")
+            raise
+        return claim(subject, action, transition.done, expected={transition.busy}, **fields)
+
     @staticmethod
     def _why(inv: Inventory, table: str, row_id: str, guards: dict) -> str:
         return "; ".join(GUARD_REASONS[g] for g in inv.failed_guards(table, row_id, guards)) or "it changed meanwhile"
@@ -187,3 +207,24 @@ class ServiceCore:
         self._note(volume, "undo", f"undid {what}")
         return None
 
+    def _new_volume(self, volume_id: str, name: str, size: int, multiattach: bool, vg: str, detail: str) -> Volume:
+        """The row in 'creating', filed in history: the claim of a create."""
+        lv_name = validate.lv_name(self.settings.lv_name(volume_id))
+        inv = self.inventory()
+        stamp = now()
+        with inv.write():
+            inv.add_volume(
+                id=volume_id, name=name, size=size, status=Status.CREATING, attach_status=AttachStatus.DETACHED,
+                multiattach=int(multiattach), volume_group=vg, lv_name=lv_name, created_at=stamp, updated_at=stamp,
+            )
+            inv.record((volume_id, name), "transition", "create", to_status=Status.CREATING, detail=detail)
+        return inv.get(volume_id)
+
+    def _make_lv(self, lvm: Lvm, lv_name: str, size: int) -> None:
+        """A thick LV, or a thin one in the pool (made on first use, as Cinder does)."""
+        pool = None
+        if self.settings.lvm_type == "thin":
+            pool = self.settings.thin_pool
+            if lvm.get(pool) is None:
+                lvm.create_thin_pool(pool)
+        lvm.create(lv_name, size, thin_pool=pool)

@@ -15,35 +15,27 @@ from volctl.service.core import Outcome, Progress, ServiceCore
 class Volumes(ServiceCore):
     # -- create ------------------------------------------------------------------------------
 
-    def create(self, *, size: int, name: str | None = None, multiattach: bool = False, volume_id: str | None = None) -> Outcome:
-        validate.size_gib(size)
+    def create(self, *, size: int | None = None, name: str | None = None, multiattach: bool = False,
+               volume_id: str | None = None, snapshot: str | None = None, source_volume: str | None = None,
+               progress: Progress | None = None) -> Outcome:
+        """A new LV; from a snapshot or a clone of a volume (service/snapshots.py) when asked."""
+        if snapshot is not None and source_volume is not None:
+            raise UsageError("--snapshot and --source-volume exclude each other: give one")
+        if size is not None:
+            validate.size_gib(size)
+        elif snapshot is None and source_volume is None:
+            raise UsageError("--size is required (it may be left out only with --snapshot or --source-volume)")
         volume_id = validate.uuid_str(volume_id, "volume id") if volume_id is not None else str(uuidlib.uuid4())
         name = validate.volume_name(name) if name is not None else volume_id
-        lv_name = validate.lv_name(self.settings.lv_name(volume_id))
-        inv = self.inventory()
-        stamp = now()
-        record = (volume_id, name)
-        with inv.write():
-            inv.add_volume(
-                id=volume_id, name=name, size=size, status=Status.CREATING, attach_status=AttachStatus.DETACHED,
-                multiattach=int(multiattach), volume_group=self.settings.volume_group, lv_name=lv_name,
-                created_at=stamp, updated_at=stamp,
-            )
-            inv.record(record, "transition", "create", to_status=Status.CREATING, detail=f"{size} GiB")
-        volume = inv.get(volume_id)
+        if snapshot is not None:
+            return self.create_from_snapshot(snapshot, size=size, name=name, multiattach=multiattach,
+                                             volume_id=volume_id, progress=progress)
+        if source_volume is not None:
+            return self.clone(source_volume, size=size, name=name, multiattach=multiattach, volume_id=volume_id,
+                              progress=progress)
+        volume = self._new_volume(volume_id, name, size, multiattach, self.settings.volume_group, f"{size} GiB")
         with self._working_on(volume):
-            lvm = self.lvm(volume.volume_group)
-            try:
-                pool = None
-                if self.settings.lvm_type == "thin":
-                    pool = self.settings.thin_pool
-                    if lvm.get(pool) is None:
-                        lvm.create_thin_pool(pool)
-                lvm.create(lv_name, size, thin_pool=pool)
-            except VolctlError as e:
-                self._claim(volume, "create", Status.ERROR, expected={Status.CREATING}, detail=str(e))
-                raise
-            volume = self._claim(volume, "create", Status.AVAILABLE, expected={Status.CREATING})
+            volume = self._settle(volume, "create", lambda: self._make_lv(self.lvm(volume.volume_group), volume.lv_name, size))
         return Outcome(volume)
 
     # -- delete / extend ---------------------------------------------------------------------
@@ -87,15 +79,31 @@ class Volumes(ServiceCore):
         volume = self._growing(inv.get(ref), size)  # before waiting for the lock: bad input fails at once
         with self._working_on(volume):
             volume = self._growing(inv.get(volume.id), size)  # as the operation that held the lock left it
+            lvm = self.lvm(volume.volume_group)
+            thick_origin = self._thick_origin(volume, lvm)
             volume = self._claim(volume, "extend", Status.EXTENDING, values={Guard.SMALLER_THAN: size},
                                  previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
-            try:
-                self.lvm(volume.volume_group).extend(volume.lv_name, size)
-            except VolctlError as e:
-                self._claim(volume, "extend", Status.ERROR_EXTENDING, expected={Status.EXTENDING}, detail=str(e))
-                raise
-            volume = self._claim(volume, "extend", Status.AVAILABLE, expected={Status.EXTENDING}, size=size)
+
+            def grow() -> dict:
+                lvm.extend(volume.lv_name, size, thick_origin=thick_origin)
+                return {"size": size}
+
+            volume = self._settle(volume, "extend", grow)
         return Outcome(volume)
+
+    def _thick_origin(self, volume: Volume, lvm) -> bool:
+        """Whether the LV is a thick origin, which lvm2 resizes only inactive: then an exported
+        volume is refused before anything changes (LIO holds the LV open)."""
+        if not self.inventory().snapshots(volume.id):
+            return False
+        lv = lvm.get(volume.lv_name)
+        if lv is None or not lv.is_thick_origin:
+            return False
+        if volume.provider_location:
+            raise InvalidState(volume.name, "extend", ["available"], volume.status,
+                               "it has thick snapshots, and lvm2 resizes a snapshot origin only while inactive: "
+                               f"unexport it first (volctl unexport {volume.name})")
+        return True
 
     @staticmethod
     def _growing(volume: Volume, size: int) -> Volume:
@@ -152,6 +160,7 @@ class Volumes(ServiceCore):
         return self.inventory(write=False).get(ref)
 
     def history(self, ref: str) -> list[Event]:
+        """A volume's, or a snapshot's (SNAP), deleted ones included."""
         inv = self.inventory(write=False)
-        volume = inv.find(ref)
-        return inv.events(volume.id if volume else ref)
+        found = inv.find(ref) or inv.find_snapshot(ref)
+        return inv.events(found.id if found else ref)
