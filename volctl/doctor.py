@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 
 from volctl.errors import CommandFailed, EnvironmentProblem, VolctlError
 from volctl.lvm import GIB, LogicalVolume
-from volctl.model import EXPORTABLE, TRANSIENT, Connection, Status, Volume, status_from_attachments
+from volctl.model import (EXPORTABLE, SNAPSHOT_TRANSIENT, TRANSIENT, Connection, Snapshot, SnapshotStatus, Status, Volume,
+                          status_from_attachments)
 from volctl.service import VolumeService
 
 DEFAULT_STALE_AFTER = 300.0
@@ -54,6 +55,9 @@ class Doctor:
         self.stale_after = stale_after
         template = re.escape(self.settings.volume_name_template).replace("%s", "[0-9a-f-]{36}")
         self._ours = re.compile(template)
+        uuid = "([0-9a-f-]{36})"
+        self._snapshot_lv = re.compile(re.escape(self.settings.snapshot_lv_name("@")).replace("@", uuid))
+        self._clone_lv = re.compile(re.escape(self.settings.clone_snapshot_lv_name("@")).replace("@", uuid))
 
     # -- looking -----------------------------------------------------------------------------
 
@@ -73,6 +77,7 @@ class Doctor:
             drift += self._lv(volume, lvs)
             drift += self._export(volume, targets, notes)
         drift += self._orphans(volumes, lvs, targets)
+        drift += self._snapshots(inv.snapshots(), volumes, lvs, notes)
         drift += self._saved_config()
         drift += self._restore_unit()
         return Report(tuple(drift), tuple(notes))
@@ -185,6 +190,52 @@ class Doctor:
                                    repair=repair))
         return found
 
+    def _snapshots(self, snapshots: list[Snapshot], volumes: list[Volume], lvs: dict, notes: list[str]) -> list[Drift]:
+        found: list[Drift] = []
+        for snapshot in snapshots:
+            holder = self.service.locks.snapshot(snapshot.id).holder()
+            if holder is not None:
+                notes.append(f"snapshot {snapshot.name}: an operation is in progress (pid {holder}); not checked")
+                continue
+            present = (snapshot.volume_group, snapshot.lv_name) in lvs
+            age = _age_seconds(snapshot.updated_at)
+            if snapshot.status in SNAPSHOT_TRANSIENT and age >= self.stale_after:
+                to = self._stuck_snapshot_target(snapshot, present)
+                found.append(Drift("snapshot_stuck", snapshot.status, f"snapshot {snapshot.name} '{snapshot.status}' for "
+                                   f"{age:.0f} s with no volctl working on it", snapshot.id, snapshot.name,
+                                   repair=f"set status {to}"))
+            elif not present and snapshot.status in (SnapshotStatus.AVAILABLE, SnapshotStatus.RESTORING):
+                found.append(Drift("snapshot_lv_missing", snapshot.lv_path,
+                                   f"the LV of {snapshot.status} snapshot {snapshot.name} is not there "
+                                   f"(volctl snapshot delete {snapshot.name} drops the record)", snapshot.id, snapshot.name))
+        known = {(s.volume_group, s.lv_name) for s in snapshots}
+        by_id = {v.id: v for v in volumes}
+        for key, lv in sorted(lvs.items()):
+            if key in known:
+                continue
+            if self._snapshot_lv.fullmatch(lv.name):
+                found.append(Drift("lv_orphaned", lv.path, "LV named like a volctl snapshot, unknown to the inventory; "
+                                   f"left in place (lvremove {lv.vg}/{lv.name} if nobody wants it)"))
+            elif match := self._clone_lv.fullmatch(lv.name):
+                clone = by_id.get(match.group(1))
+                if clone is not None and self.service.locks.volume(clone.id).holder() is not None:
+                    continue  # the clone that made it is still copying from it
+                found.append(Drift("clone_snapshot_left", lv.path, "temporary snapshot of a clone that did not finish "
+                                   f"({clone.name + ' is ' + repr(clone.status) if clone else 'its volume is gone'})",
+                                   clone.id if clone else None, clone.name if clone else None,
+                                   repair="remove it (zeroing its COW store first with volume_clear = \"zero\")"))
+        return found
+
+    @staticmethod
+    def _stuck_snapshot_target(snapshot: Snapshot, present: bool) -> SnapshotStatus:
+        """creating and deleting go where a failure would have put them; a restoring one is
+        available again if the revert left its LV (killed before the merge), else error."""
+        if snapshot.status == SnapshotStatus.CREATING:
+            return SnapshotStatus.ERROR
+        if snapshot.status == SnapshotStatus.DELETING:
+            return SnapshotStatus.ERROR_DELETING
+        return SnapshotStatus.AVAILABLE if present else SnapshotStatus.ERROR
+
     def _saved_config(self) -> list[Drift]:
         target = self.service.target
         try:
@@ -232,6 +283,12 @@ class Doctor:
         if item.kind == "target_orphaned":
             svc.target.delete(item.subject)
             return True
+        if item.kind == "snapshot_stuck":
+            self._unstick_snapshot(inv.get_snapshot(item.volume_id))
+            return False
+        if item.kind == "clone_snapshot_left":
+            self._remove_clone_snapshot(item.subject)
+            return False
         volume = inv.get(item.volume_id)
         with svc._working_on(volume):
             volume = inv.get(volume.id)
@@ -271,3 +328,28 @@ class Doctor:
         if not moved:  # someone else moved it first: theirs is the last word, and this repair did nothing
             current = inv.find(volume.id)
             raise VolctlError(f"{volume.name} changed meanwhile (now '{current.status if current else 'deleted'}'); run doctor again")
+
+    def _unstick_snapshot(self, snapshot: Snapshot) -> None:
+        svc = self.service
+        with svc._working_on(snapshot):
+            inv = svc.inventory()
+            snapshot = inv.get_snapshot(snapshot.id)
+            present = svc.lvm(snapshot.volume_group).get(snapshot.lv_name) is not None
+            target = self._stuck_snapshot_target(snapshot, present)
+            with inv.write():
+                moved = inv.cas_snapshot(snapshot.id, [snapshot.status], target)
+                if moved:
+                    inv.record(snapshot, "transition", "doctor", from_status=snapshot.status, to_status=target,
+                               detail="repaired: the operation that left it here is gone"
+                                      + ("" if present else "; its LV is not there"))
+            if not moved:
+                current = inv.find_snapshot(snapshot.id)
+                raise VolctlError(f"snapshot {snapshot.name} changed meanwhile (now "
+                                  f"'{current.status if current else 'deleted'}'); run doctor again")
+
+    def _remove_clone_snapshot(self, path: str) -> None:
+        vg, name = path.removeprefix("/dev/").split("/", 1)
+        lvm = self.service.lvm(vg)
+        lv = lvm.get(name)
+        if lv is not None:
+            self.service._remove_snapshot_lv(lvm, lv, lv.size_bytes // GIB)
