@@ -86,6 +86,10 @@ class Gen:
         """A volume by name or by id: VOL is either."""
         return self.w.ids[name] if self.chance(0.3) else name
 
+    def snap_ref(self, name: str) -> str:
+        """A snapshot by name or by id: SNAP is either."""
+        return self.w.snapshots[name] if self.chance(0.3) else name
+
     def any_ref(self, command: str) -> str:
         """Where malformed input must win, the volume hardly matters: the target, another, or none."""
         roll = self.rng.random()
@@ -114,7 +118,8 @@ class Gen:
             "doctor": {"--repair": None},
         }.get(command, {})
         required = {"create": {"--size": "1"}, "attach": {"--instance": NEW_INSTANCE}, "extend": {"--size": "40"},
-                    "reset-state": {"--status": "error"}, "doctor": {"--stale-after": "0"}}.get(command, {})
+                    "reset-state": {"--status": "error"}, "doctor": {"--stale-after": "0"},
+                    "revert": {"--snapshot": self.snap_ref("ssnap")}}.get(command, {})
         if command in ("connect", "disconnect") and not {"--initiator", "--connector"} & (set(given) | set(omit)):
             initiator = I3 if command == "connect" else I1
             if self.chance(0.7):

@@ -141,6 +141,8 @@ def f_click(g: Gen) -> Case:
         ["history"], ["delete"], ["doctor", "--repair=no"], ["show", "-x"], ["list", "--json=yes"], ["reserve", ref, "--force"],
         ["connect", ref, "--connector"], ["disconnect", ref, "--initiator", I1, "--multipath"], ["unexport", ref, ref],
         ["export"], ["unreserve"], ["reset-state", ref, "--status"], ["extend", ref, "--size"], ["create", "--name"],
+        ["revert", ref], ["revert", ref, "--snapshot"], ["snapshot", "show"], ["snapshot", "create", ref, "--name"],
+        ["create", "--snapshot"], ["snapshot", "frobnicate"],
         ["--json"], ["--verbose", "--json"]])  # global options and no command
     return g.case("click-usage", args, BAD, "click's own usage errors are exit 2 with one line",
                   tail=bool(args) and not (args[-1].startswith("--") and args[-1] not in ("--bogus", "--force", "--multipath")))
@@ -312,10 +314,58 @@ def f_state(g: Gen) -> Case:
                   f"{command} is not allowed on {vol}'s state")
 
 
+def f_snapshot(g: Gen) -> Case:
+    """The snapshot commands, revert and create's sources: malformed values and options that exclude
+    each other (2), well-formed ones that name nothing (3), a name taken (4), a state that refuses (5)."""
+    w, u = g.w, g.uuid()
+    kind = g.cycle("snapshot kind", ["source", "both", "size", "revert", "name", "ref", "missing", "taken", "state"])
+    if kind == "source":
+        option = g.pick(["snapshot", "source_volume"])
+        args = g.args("create", omit=("--size",), **{option: g.pick(VOL_BAD)})
+        return g.case("snapshot-malformed", args, BAD, f"create --{option.replace('_', '-')}: neither a UUID nor a valid name")
+    if kind == "both":
+        args = g.args("create", omit=("--size",), snapshot=g.snap_ref("ssnap"), source_volume=g.ref("vsnap"))
+        return g.case("exclusive", args, BAD, "create: --snapshot and --source-volume exclude each other")
+    if kind == "size":
+        option, source = g.pick([("snapshot", g.snap_ref("ssnap")), ("source_volume", g.ref("vsnap"))])
+        size = g.pick(["0", "-1", "1.5", "1048577", "\u0661", "1"])
+        args = g.args("create", size=size, **{option: source})
+        why = "smaller than its 2 GiB source" if size == "1" else "a size is ASCII digits, 1 to 1048576"
+        return g.case("snapshot-size", args, BAD, f"create --{option.replace('_', '-')} --size {why}", fresh_ok=size != "1")
+    if kind == "revert":
+        return g.case("snapshot-malformed", g.args("revert", g.any_ref("revert"), snapshot=g.pick(VOL_BAD)), BAD,
+                      "revert --snapshot: neither a UUID nor a valid name")
+    if kind == "name":
+        args = ["snapshot", "create", g.ref("vsnap"), "--name", g.pick([*NAME_BAD, u])]
+        return g.case("snapshot-malformed", args, BAD, "a snapshot name is 1-63 of A-Za-z0-9._- and not shaped like a UUID")
+    if kind == "ref":
+        args = g.pick([["snapshot", "show"], ["snapshot", "delete"], ["snapshot", "list"]]) + [g.pick(VOL_BAD)]
+        return g.case("snapshot-malformed", args, BAD, f"snapshot {args[1]}: neither a UUID nor a valid name")
+    if kind == "missing":
+        args = g.pick([["snapshot", "show", g.pick(["nosuch", u])], ["snapshot", "delete", g.pick(["nosuch", u])],
+                       ["snapshot", "create", g.pick(["nosuch", "vgone"])], ["snapshot", "list", "vgone"],
+                       g.args("create", omit=("--size",), snapshot=g.pick(["nosuch", u])),
+                       g.args("create", omit=("--size",), source_volume=g.pick(["vgone", u])),
+                       g.args("revert", g.ref("vsnap"), snapshot=g.pick(["nosuch", u]))])
+        return g.case("not-found", args, NOT_FOUND, "a well-formed SNAP or VOL that names nothing")
+    if kind == "taken":
+        args = g.pick([["snapshot", "create", g.ref("vsnap"), "--name", g.pick(["ssnap", "sexp"])],
+                       g.args("create", omit=("--size",), snapshot=g.snap_ref("ssnap"), name=g.pick(["va", "vsnap"]))])
+        return g.case("exists", args, EXISTS, "a snapshot or volume name already taken")
+    args, why = g.pick([
+        (["snapshot", "create", g.ref("vuse")], "an in-use volume is snapshot only with --force"),
+        (["snapshot", "create", g.ref(g.pick(["verr", "vmaint", "vatt"])), "--force"], "only available or in-use volumes"),
+        (g.args("revert", g.ref("vexp"), snapshot=g.snap_ref("sexp")), "revert of an exported volume"),
+        (g.args("delete", g.ref("vsnap")), "delete of a volume with snapshots"),
+        (g.args("create", omit=("--size",), source_volume=g.ref(g.pick(["verr", "vmaint", "vatt"]))), "clone of a volume "
+         "neither available nor in-use")])
+    return g.case("state", args, WRONG_STATE, why)
+
+
 FAMILIES = [f_size, f_size, f_extend_not_larger, f_name, f_id, f_bad_vol, f_initiator, f_connector, f_connector,
             f_connector_path, f_attach, f_attach, f_detach, f_exclusive, f_status, f_stale, f_click, f_injected, f_injected,
             f_bad_config, f_bad_setting, f_bad_setting, f_config_path, f_bad_db, f_corrupt_db, f_env_bytes, f_repeated,
-            f_not_found, f_exists, f_state, f_state]
+            f_not_found, f_exists, f_state, f_state, f_snapshot]
 
 
 def generate(rng, count: int, world) -> tuple[list[Case], Gen]:

@@ -15,7 +15,7 @@ VOLUMES = ("va", "vuse", "vatt", "vmulti", "vexp", "vmaint", "verr")
 # The volume each command would succeed on, so a refused case that slipped through shows as a change.
 TARGET = {"show": "va", "reserve": "va", "unreserve": "vatt", "export": "va", "connect": "va", "attach": "vatt",
           "detach": "vuse", "disconnect": "vuse", "unexport": "vexp", "delete": "va", "extend": "va",
-          "reset-state": "va", "history": "va", "restore": "vexp"}
+          "reset-state": "va", "history": "va", "restore": "vexp", "revert": "vsnap"}
 STATUSES = ("available", "error", "in-use", "maintenance")
 CONTROL = ("\n", "\t", "\x1b", "\r", "\x1b[31m")
 

@@ -74,9 +74,12 @@ def lvm_extents(value: str, *, vg_size: int, vg_free: int, signed: bool = False)
 
 
 def lvm_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}", value) or value in (".", "..") \
-            or value.startswith(("snapshot", "pvmove")):
+    if not re.fullmatch(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}", value) or value in (".", ".."):
         raise Refused(LVM_CMD_LINE, f'  Logical volume name "{value}" is invalid.\n  Run `lvcreate --help\' for more information.\n')
+    for prefix in ("pvmove", "snapshot"):  # lvm2 lib/misc/lvm-string.c apply_lvname_restrictions
+        if value.startswith(prefix):
+            raise Refused(LVM_CMD_LINE, f'  Names starting "{prefix}" are reserved. Please choose a different LV name.\n'
+                                        "  Run `lvcreate --help' for more information.\n")
     return value
 
 
@@ -168,6 +171,20 @@ def dd_operands(args: Sequence[str]) -> dict:
     for key in ("ibs", "obs", "skip", "seek", "conv"):
         assert key not in found, f"dd: FakeHost does not model {key}= (volctl only zeroes a whole LV)"
     return found
+
+
+def dm_name_parts(name: str) -> list[str]:
+    """A /dev/mapper name as libdm's dm_split_lvm_name reads it: '--' is a '-' of a name, a single
+    '-' separates VG, LV and layer."""
+    parts, current, i = [], "", 0
+    while i < len(name):
+        if name[i] == "-" and name[i + 1:i + 2] == "-":
+            current, i = current + "-", i + 2
+        elif name[i] == "-":
+            parts, current, i = parts + [current], "", i + 1
+        else:
+            current, i = current + name[i], i + 1
+    return parts + [current]
 
 
 # -- cinder-rtstool -------------------------------------------------------------------------------

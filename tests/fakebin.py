@@ -49,7 +49,11 @@ from typing import Iterator
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-TOOLS = ("lvcreate", "lvs", "vgs", "lvextend", "lvremove", "udevadm", "dd", "cinder-rtstool")
+TOOLS = ("lvcreate", "lvs", "vgs", "lvextend", "lvremove", "lvchange", "lvconvert", "udevadm", "dd", "cinder-rtstool")
+# Programs that change a host's storage and that the fake does not model: a stub that refuses, so a
+# volctl that starts one here fails the test instead of reaching this machine's real LVM or LIO.
+NOT_MODELLED = ("lvm", "pvcreate", "vgcreate", "vgremove", "vgchange", "lvrename", "lvresize", "lvreduce",
+                "dmsetup", "wipefs", "blkdiscard", "targetcli", "targetctl", "iscsiadm")
 HANG_SECONDS = 120.0
 # Long enough for 16 processes on 2 busy cores to reach their write; only a process that never
 # writes (a test bug, caught by together()) makes the others wait this long.
@@ -220,6 +224,10 @@ def install(directory: Path) -> Path:
         program = directory / tool
         code = _BOOT + "sys.exit(fakebin.tool_main(sys.argv[1], sys.argv[2:]))"
         program.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -c "{code}" {tool} "$@"\n')
+        program.chmod(0o755)
+    for tool in NOT_MODELLED:
+        program = directory / tool
+        program.write_text(f'#!/bin/sh\necho "fakebin: {tool} is not modelled; volctl must not start it here" >&2\nexit 127\n')
         program.chmod(0o755)
     return directory
 

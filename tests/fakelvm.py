@@ -1,5 +1,7 @@
 """The LVM programs and dd of tests/fakehost.py's FakeHost, parsing their argv as the real ones do
-(tests/fakeargs.py): state is the host's `vgs` (name -> bytes) and `lvs` ((vg, name) -> size, attr, pool)."""
+(tests/fakeargs.py): state is the host's `vgs` (name -> bytes) and `lvs` ((vg, name) -> size, attr,
+pool; a snapshot's "origin"; "content", a token for the LV's bytes that dd, snapshots and merges
+carry over, so a test can tell whose data an LV holds)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,15 @@ import getopt
 import json
 import re
 
-from fakeargs import (EXTENT, LVM_CMD_LINE, Refused, dd_operands, lvm_bad_argument, lvm_config, lvm_extents, lvm_name,
-                      lvm_options, lvm_report_options, lvm_size)
+from fakeargs import (EXTENT, LVM_CMD_LINE, Refused, dd_operands, dm_name_parts, lvm_bad_argument, lvm_config, lvm_extents,
+                      lvm_name, lvm_options, lvm_report_options, lvm_size)
 
 GIB = 1024**3
+_ACTIVE, _SKIP = 4, 9  # lv_attr's state ('a' = active) and activation-skip ('k') characters (lvs(8))
+
+
+def _put(attr: str, index: int, char: str) -> str:
+    return attr[:index] + char + attr[index + 1:]
 
 
 class FakeLvm:
@@ -27,13 +34,31 @@ class FakeLvm:
                                         "  Error during parsing of command line.\n")
         return vg, name
 
+    def _open(self, vg: str, name: str) -> bool:
+        """Held open: a LIO backstore on the LV (FakeHost's targets), as an iblock export holds it."""
+        return any(t.device == f"/dev/{vg}/{name}" for t in getattr(self, "targets", {}).values())
+
+    def _snapshots_of(self, vg: str, origin: str) -> list[tuple[str, str]]:
+        """The thick (COW) snapshots of an LV; thin snapshots are LVs of their own in the pool."""
+        return [key for key, lv in sorted(self.lvs.items())
+                if key[0] == vg and lv["attr"][0] in "sS" and lv.get("origin") == origin]
+
+    def _origin_attr(self, vg: str, origin: str) -> None:
+        """lv_attr of a thick LV: 'o' (origin) while it has snapshots, 'O' while one merges, 's' the target type."""
+        lv = self.lvs.get((vg, origin))
+        if lv is None or lv["attr"][0] not in "-oO":
+            return
+        snapshots = self._snapshots_of(vg, origin)
+        head = ("O" if any(self.lvs[k]["attr"][0] == "S" for k in snapshots) else "o") if snapshots else "-"
+        lv["attr"] = head + lv["attr"][1:6] + ("s" if snapshots else "-") + lv["attr"][7:]
+
     def _lvcreate(self, args: list[str]):
         options, positional = lvm_options(
-            "lvcreate", args, "n:L:l:TV:yW:Z:a:",
+            "lvcreate", args, "n:L:l:TV:yW:Z:a:s",
             ["name=", "size=", "extents=", "thin", "virtualsize=", "thinpool=", "yes", "wipesignatures=", "zero=",
-             "activate="],
+             "activate=", "snapshot"],
             {"--name": "-n", "--size": "-L", "--extents": "-l", "--thin": "-T", "--virtualsize": "-V", "--yes": "-y",
-             "--wipesignatures": "-W", "--zero": "-Z", "--activate": "-a"},
+             "--wipesignatures": "-W", "--zero": "-Z", "--activate": "-a", "--snapshot": "-s"},
         )
         for flag in ("-W", "-Z", "-a"):
             for value in options.get(flag, []):
@@ -41,20 +66,25 @@ class FakeLvm:
                     raise lvm_bad_argument(flag, value)
         if len(positional) != 1:
             assert len(positional) > 1 or not positional, positional
+            if "-s" in options:
+                raise Refused(LVM_CMD_LINE, "  Please specify a logical volume to act as the snapshot origin.\n")
             raise Refused(LVM_CMD_LINE, "  Please specify a volume group (or VG/LV) to create in.\n"
                                         "  Run `lvcreate --help' for more information.\n")
         vg, _, lv_part = positional[0].partition("/")
-        if vg not in self.vgs:
-            return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
         if "-L" in options and "-l" in options:
             raise Refused(LVM_CMD_LINE, "  Please specify either size or extents (not both).\n")
+        name = lvm_name(options["-n"][-1]) if "-n" in options else None
+        if vg not in self.vgs:
+            return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
         size = None
         if "-L" in options:
             size = lvm_size("--size", options["-L"][-1])[1]
         elif "-l" in options:
             size = lvm_extents(options["-l"][-1], vg_size=self.vgs[vg], vg_free=self._vg_free(vg))[1]
-        name = lvm_name(options["-n"][-1]) if "-n" in options else None
         thin = "-T" in options or "--thinpool" in options
+        if "-s" in options:
+            assert not thin and "-V" not in options, f"FakeHost does not model sparse or pool-given snapshots: {args}"
+            return self._lvcreate_snapshot(vg, lv_part, name, size)
         if "-V" in options:  # a thin volume in an existing pool
             assert thin and size is None, f"FakeHost models -V only as a thin volume without -L/-l: {args}"
             pool = options["--thinpool"][-1] if "--thinpool" in options else lv_part
@@ -74,20 +104,45 @@ class FakeLvm:
         if size is None:
             raise Refused(LVM_CMD_LINE, "  No command with matching syntax recognised.  Run 'lvcreate --help' for more "
                                         "information.\n  Please specify either size or extents.\n")
+        return self._new_lv(vg, name, size, {"attr": attr, "pool": pool if attr.startswith("V") else ""})
+
+    def _new_lv(self, vg: str, name: str, size: int, fields: dict):
         if size == 0:
             raise Refused(LVM_CMD_LINE, "  Size must be larger than 0.\n")
         if (vg, name) in self.lvs:
             return 5, "", f'  Logical Volume "{name}" already exists in volume group "{vg}"\n'
-        if not attr.startswith("V") and size > self._vg_free(vg):
+        if not fields["attr"].startswith("V") and size > self._vg_free(vg):
             return 5, "", (f'  Volume group "{vg}" has insufficient free space ({self._vg_free(vg) // EXTENT} extents): '
                            f'{size // EXTENT} required.\n')
-        self.lvs[(vg, name)] = {"size": size, "attr": attr, "pool": pool if attr.startswith("V") else ""}
+        self.lvs[(vg, name)] = {"size": size, **fields}
         return 0, f'  Logical volume "{name}" created.\n', ""
+
+    def _lvcreate_snapshot(self, vg: str, origin: str, name: str | None, size: int | None):
+        """lvm2's _determine_snapshot_type and validate_snapshot_origin: with a size, a COW snapshot
+        (lv_attr 's', the origin 'o'); without, a thin LV in the thin origin's pool, made with the
+        activation-skip flag (auto_set_activation_skip) and so inactive."""
+        assert name, "volctl names every snapshot"
+        source = self.lvs.get((vg, origin))
+        if source is None:
+            return 5, "", f"  Snapshot origin LV {origin} not found in Volume group {vg}.\n"
+        refused = {"s": "snapshots", "S": "snapshots", "O": "an origin that has a merging snapshot",
+                   "t": "thin pool type volumes"}.get(source["attr"][0])
+        if refused:
+            return 5, "", f"  Snapshots of {refused} are not supported.\n"
+        fields = {"origin": origin, "content": source.get("content", "")}
+        if source["attr"].startswith("V"):
+            assert size is None, "FakeHost does not model a COW snapshot of a thin LV: Cinder's thin snapshots have no -L"
+            return self._new_lv(vg, name, source["size"], {"attr": "Vwi---tz-k", "pool": source["pool"], **fields})
+        if size is None:
+            return 5, "", "  Please specify either size or extents with snapshots.\n"
+        done = self._new_lv(vg, name, size, {"attr": f"swi-{source['attr'][_ACTIVE]}-s---", "pool": "", **fields})
+        self._origin_attr(vg, origin)
+        return done
 
     def _free_lv_name(self, vg: str) -> str:
         return next(f"lvol{i}" for i in range(len(self.lvs) + 1) if (vg, f"lvol{i}") not in self.lvs)
 
-    _LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "lv_path", "pool_lv", "lv_full_name")
+    _LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "lv_path", "pool_lv", "lv_full_name", "origin")
     _VG_FIELDS = ("vg_name", "vg_size", "vg_free", "vg_extent_size", "lv_count")
     _REPORT_OPTS = ["reportformat=", "units=", "nosuffix", "options=", "noheadings"]
 
@@ -104,7 +159,8 @@ class FakeLvm:
             for (g, n), lv in sorted(self.lvs.items()):
                 if g == vg and (not name or n == name):
                     row = {"vg_name": g, "lv_name": n, "lv_size": str(lv["size"]), "lv_attr": lv["attr"],
-                           "lv_path": f"/dev/{g}/{n}", "pool_lv": lv["pool"], "lv_full_name": f"{g}/{n}"}
+                           "lv_path": f"/dev/{g}/{n}", "pool_lv": lv["pool"], "lv_full_name": f"{g}/{n}",
+                           "origin": lv.get("origin", "")}
                     rows.append({f: row[f] for f in fields})
         return 0, json.dumps({"report": [{"lv": rows}]}), ""
 
@@ -147,6 +203,8 @@ class FakeLvm:
             return 5, "", f"  New size ({new_extents} extents) matches existing size ({old_extents} extents).\n"
         if new < lv["size"]:
             return 5, "", f"  New size given ({new_extents} extents) not larger than existing size ({old_extents} extents)\n"
+        if lv["attr"][0] in "oO" and lv["attr"][_ACTIVE] == "a":  # lib/metadata/lv_manip.c _lvresize_check_type
+            return 5, "", "  Snapshot origin volumes can be resized only while inactive: try lvchange -an.\n"
         if not lv["attr"].startswith("V") and new - lv["size"] > self._vg_free(vg):
             return 5, "", (f"  Insufficient free space: {new_extents - old_extents} extents needed, but only "
                            f"{self._vg_free(vg) // EXTENT} available\n")
@@ -170,6 +228,8 @@ class FakeLvm:
                 return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
             if (vg, name) not in self.lvs:
                 return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
+            if self.lvs[(vg, name)]["attr"][0] == "S":  # lv_remove_with_dependencies
+                return 5, "", f"  Can't remove merging snapshot logical volume {vg}/{name}.\n"
             targets.append((vg, name))
         if "-f" not in options:  # it would ask; with stdin closed the answer is no
             vg, name = targets[0]
@@ -177,26 +237,98 @@ class FakeLvm:
                           f"  Logical volume {name} not removed.\n"
         out = ""
         for vg, name in targets:
+            if (vg, name) not in self.lvs:  # went with its origin
+                continue
+            # a pool takes its thin LVs along, an origin its snapshots (the prompt -f answers)
             thin = [key for key, lv in self.lvs.items() if key[0] == vg and lv["pool"] == name]
-            for key in [*thin, (vg, name)]:
-                del self.lvs[key]
+            for key in [*thin, *self._snapshots_of(vg, name), (vg, name)]:
+                gone = self.lvs.pop(key)
                 out += f'  Logical volume "{key[1]}" successfully removed.\n'
+                if gone["attr"][0] in "sS":
+                    self._origin_attr(vg, gone["origin"])
+            for (g, _), lv in self.lvs.items():  # a thin snapshot outlives its origin, which lvs then no longer names
+                if g == vg and lv.get("origin") == name:
+                    lv["origin"] = ""
         return 0, out, ""
 
     def _lvchange(self, args: list[str]):
-        """lvchange -a y --yes -K VG/LV: activates, even an LV with the activation-skip flag (attr 'k')."""
-        options, positional = lvm_options("lvchange", args, "a:yK", ["activate=", "yes", "ignoreactivationskip"],
-                                          {"--activate": "-a", "--yes": "-y", "--ignoreactivationskip": "-K"})
-        assert options.get("-a") == ["y"], f"volctl only ever activates with lvchange: {args}"
+        """lvchange -a y|n [--yes] [-K | -k y|n] VG/LV, as Cinder's activate_lv and extend_volume run
+        it: -K activates an LV with the activation-skip flag (attr 'k') too, -k sets or clears the
+        flag; a thick origin's snapshots go with it, and a merge put off while it was open runs at
+        its next activation (lvconvert(8) --merge)."""
+        options, positional = lvm_options("lvchange", args, "a:yKk:",
+                                          ["activate=", "yes", "ignoreactivationskip", "setactivationskip="],
+                                          {"--activate": "-a", "--yes": "-y", "--ignoreactivationskip": "-K",
+                                           "--setactivationskip": "-k"})
+        activate = options.get("-a", [""])[-1]
+        assert activate in ("y", "n"), f"volctl only ever activates or deactivates with lvchange: {args}"
+        for value in options.get("-k", []):
+            if value not in ("y", "n"):
+                raise lvm_bad_argument("--setactivationskip", value)
         if len(positional) != 1:
             raise Refused(LVM_CMD_LINE, "  Please give one logical volume path.\n")
         vg, name = self._lv_path("lvchange", positional[0])
         if (vg, name) not in self.lvs:
             return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
-        attr = self.lvs[(vg, name)]["attr"]
-        if "-K" in options or attr[9:10] != "k":
-            self.lvs[(vg, name)]["attr"] = attr[:4] + "a" + attr[5:]
+        lv = self.lvs[(vg, name)]
+        if "-k" in options:
+            lv["attr"] = _put(lv["attr"], _SKIP, "k" if options["-k"][-1] == "y" else "-")
+        head = lv["origin"] if lv["attr"][0] in "sS" else name  # a COW snapshot is active with its origin
+        group = [(vg, head), *self._snapshots_of(vg, head)]
+        if activate == "n":
+            assert head == name, "volctl deactivates volumes, never a snapshot on its own"
+            if self._open(vg, name):  # lib/activate/activate.c lv_check_not_in_use
+                return 5, "", f"  Logical volume {vg}/{name} in use.\n"
+            for key in group:
+                self.lvs[key]["attr"] = _put(self.lvs[key]["attr"], _ACTIVE, "-")
+            return 0, "", ""
+        if "-K" not in options and lv["attr"][_SKIP:_SKIP + 1] == "k":
+            return 0, "", ""  # skipped, as vgchange -aay skips it at boot
+        was_active = self.lvs[(vg, head)]["attr"][_ACTIVE] == "a"
+        for key in group:
+            self.lvs[key]["attr"] = _put(self.lvs[key]["attr"], _ACTIVE, "a")
+        merging = [key for key in group[1:] if self.lvs[key]["attr"][0] == "S"]
+        if merging and not was_active:
+            self._merge_now(*merging[0])
         return 0, "", ""
+
+    def _lvconvert(self, args: list[str]):
+        """lvconvert --merge VG/SNAPSHOT of a COW snapshot (tools/lvconvert.c _lvconvert_merge_old_snapshot):
+        at once when the origin is active and closed, the snapshot LV gone after; else put off until
+        the origin's next activation, exit 0 all the same."""
+        options, positional = lvm_options("lvconvert", args, "bi:y", ["merge", "background", "interval=", "yes"],
+                                          {"--background": "-b", "--interval": "-i", "--yes": "-y"})
+        assert "--merge" in options, f"volctl only ever merges with lvconvert: {args}"
+        if len(positional) != 1:
+            raise Refused(LVM_CMD_LINE, "  Please specify a logical volume path.\n  Run `lvconvert --help' for more information.\n")
+        vg, name = self._lv_path("lvconvert", positional[0])
+        if vg not in self.vgs:
+            return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
+        lv = self.lvs.get((vg, name))
+        if lv is None:
+            return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
+        assert not lv["attr"].startswith("V"), "FakeHost does not model merging a thin snapshot: volctl merges only COW ones"
+        if lv["attr"][0] not in "sS":  # a plain LV goes to the split-mirror merge, which refuses it
+            return 5, "", f"  {vg}/{name} cannot be merged because --trackchanges was not used.\n"
+        origin = lv["origin"]
+        merging = [key for key in self._snapshots_of(vg, origin) if self.lvs[key]["attr"][0] == "S"]
+        if merging:
+            return 5, "", (f"  Cannot merge snapshot {vg}/{name} into the origin {vg}/{origin} with merging snapshot "
+                           f"{vg}/{merging[0][1]}.\n")
+        active = self.lvs[(vg, origin)]["attr"][_ACTIVE] == "a"
+        if not active or self._open(vg, origin):
+            lv["attr"] = "S" + lv["attr"][1:]
+            self._origin_attr(vg, origin)
+            why = "Delaying merge since origin is open." if active else "Conversion starts after activation."
+            return 0, f"  {why}\n  Merging of snapshot {vg}/{name} will occur on next activation of {vg}/{origin}.\n", ""
+        self._merge_now(vg, name)
+        return 0, f"  Merging of volume {vg}/{name} started.\n  {vg}/{origin}: Merged: 100.00%\n", ""
+
+    def _merge_now(self, vg: str, name: str) -> None:
+        """The origin gets the snapshot's bytes back; the snapshot LV is gone."""
+        snapshot = self.lvs.pop((vg, name))
+        self.lvs[(vg, snapshot["origin"])]["content"] = snapshot.get("content", "")
+        self._origin_attr(vg, snapshot["origin"])
 
     def _udevadm(self, args: list[str]):
         if not args or args[0] != "settle":
@@ -209,26 +341,61 @@ class FakeLvm:
             return 1, "", f"udevadm settle: extraneous argument '{extra[0]}'\n"
         return 0, "", ""
 
+    def _device(self, path: str) -> tuple[tuple[str, str], str]:
+        """(vg, lv) and the device-mapper layer ('' or 'cow') of an LV's device node; anything else
+        (the host's disks, a file, an unknown VG, '-' not doubled) is never what volctl means."""
+        match = re.fullmatch(r"/dev/([^/]+)/([^/]+)", path)
+        if match and match.group(1) != "mapper":
+            vg, name, layer = match.group(1), match.group(2), ""
+        else:
+            parts = dm_name_parts(path.removeprefix("/dev/mapper/")) if path.startswith("/dev/mapper/") else []
+            assert 2 <= len(parts) <= 3 and all(parts), f"dd on {path!r}, which is not an LV's device"
+            vg, name, layer = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+            assert layer in ("", "cow"), f"dd on the {layer} layer of {vg}/{name}: volctl only zeroes a COW store"
+        assert vg in self.vgs, f"dd on {path!r}, which is not an LV's device"
+        return (vg, name), layer
+
+    def _node(self, path: str) -> dict | None:
+        """The LV behind a device node, None when the node is not there: only an active LV has one,
+        a thin pool none to write to, and only a COW snapshot a '-cow' layer."""
+        key, layer = self._device(path)
+        lv = self.lvs.get(key)
+        if lv is None or lv["attr"].startswith("t") or lv["attr"][_ACTIVE] != "a":
+            return None
+        return lv if not layer or lv["attr"][0] in "sS" else None
+
     def _dd(self, args: list[str]):
+        """Zeroing (if=/dev/zero) an LV or a snapshot's COW store, or copying one LV onto another."""
         operands = dd_operands(args)
-        assert operands.get("if") == "/dev/zero", f"volctl only ever zeroes with dd: {args}"
-        device = operands.get("of", "")
-        match = re.fullmatch(r"/dev/([^/]+)/([^/]+)", device)
-        assert match and match.group(1) in self.vgs, f"dd onto {device!r}, which is not an LV's device: {args}"
-        lv = self.lvs.get((match.group(1), match.group(2)))
-        if lv is None or lv["attr"].startswith("t"):  # a thin pool has no /dev/VG/POOL to write to
+        source, device = operands.get("if", ""), operands.get("of", "")
+        if source == "/dev/zero":
+            if "direct" in operands["iflag"]:  # /dev/zero has no O_DIRECT
+                return 1, "", "dd: failed to open '/dev/zero': Invalid argument\n"
+            data, available = "zero", None
+        else:
+            assert not self._device(source)[1] and not self._device(device)[1], f"volctl copies only whole LVs: {args}"
+            lv = self._node(source)
+            if lv is None:
+                return 1, "", f"dd: failed to open '{source}': No such file or directory\n"
+            data, available = lv.get("content", ""), lv["size"]
+        lv = self._node(device)
+        if lv is None:
             return 1, "", f"dd: failed to open '{device}': No such file or directory\n"
         block = operands.get("bs", 512)
         wanted = operands.get("count")
         if wanted is not None and "count_bytes" not in operands["iflag"]:
             wanted *= block
-        written = lv["size"] if wanted is None else min(wanted, lv["size"])
+        limits = [x for x in (wanted, available) if x is not None]
+        read = min(limits) if limits else None  # None: /dev/zero with no count, endless
+        written = lv["size"] if read is None else min(read, lv["size"])
         full, part = divmod(written, block)
         status = operands.get("status")
         err = f"{written // 2} bytes ({written // 2} B) copied, 0.05 s, 1 GB/s\r" if status == "progress" else ""
         if status != "none":
             err += f"{full}+{int(part > 0)} records in\n{full}+{int(part > 0)} records out\n"
             err += f"{written} bytes ({written} B) copied, 0.1 s, 1 GB/s\n"
-        if wanted is None or wanted > lv["size"]:
+        if read is None or read > lv["size"]:  # the bytes it wrote are not what anyone asked for: content stays
             return 1, "", f"dd: error writing '{device}': No space left on device\n" + err
+        whole = written == (available if available is not None else lv["size"])
+        lv["content"] = data if whole else f"{data}[:{written}]+{lv.get('content', '')}"
         return 0, "", err

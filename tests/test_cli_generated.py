@@ -61,10 +61,10 @@ from volctl.locks import Locks
 from volctl.service import VolumeService
 
 SEED = int(os.environ.get("VOLCTL_GEN_SEED", "20261201"))
-CASES = int(os.environ.get("VOLCTL_GEN_CASES", "1300"))  # enough to go through every value pool
+CASES = int(os.environ.get("VOLCTL_GEN_CASES", "1400"))  # enough to go through every value pool
 REPORT = os.environ.get("VOLCTL_GEN_REPORT")  # a JSON file for every failing case, for a person
 # A host call that changes LVM or LIO; a refused invocation must make none, even one it undoes.
-_CHANGING = {"lvcreate", "lvextend", "lvremove", "dd"}
+_CHANGING = {"lvcreate", "lvextend", "lvremove", "lvchange", "lvconvert", "dd"}
 _CHANGING_RTSTOOL = {"create", "add-initiator", "delete", "delete-initiator", "save"}
 # Bad input runs with every lock of the world held by "another volctl": a case that waits for one
 # before refusing shows as exit 7 after this long instead of a refusal at once.
@@ -87,6 +87,7 @@ class World:
     host_state: dict = field(default_factory=dict)
     host: FakeHost | None = None
     before: dict = field(default_factory=dict)
+    snapshots: dict[str, str] = field(default_factory=dict)  # name -> id
 
 
 def _build(base: Path) -> World:
@@ -117,6 +118,8 @@ def _build(base: Path) -> World:
     attached("vmulti", INSTANCE_2, INITIATOR_2, "compute2")
     svc.connect(made("vexp"), {"initiator": INITIATOR_2})  # exported and connected, not attached
     svc.reset_state(made("vmaint"), status="maintenance")
+    made("vsnap", size=2)  # a thick origin: the snapshot commands' and revert's target
+    snapshots = {name: svc.snapshot_create(vol, name=name).snapshot.id for vol, name in (("vsnap", "ssnap"), ("vexp", "sexp"))}
     host.fail(["lvcreate"], times=1)
     with pytest.raises(CommandFailed):
         svc.create(size=1, name="verr")
@@ -152,7 +155,7 @@ def _build(base: Path) -> World:
         path.chmod(0o600 if path.is_file() else 0o700)
     pristine = base / "pristine"
     shutil.copytree(root, pristine, symlinks=True)
-    return World(root, scratch, pristine, db, configfs, save_file, ids, attachments, host.to_state())
+    return World(root, scratch, pristine, db, configfs, save_file, ids, attachments, host.to_state(), snapshots=snapshots)
 
 
 def _tree(root: Path, db: Path) -> dict:
@@ -240,7 +243,8 @@ def run(world: World, case: cligen.Case) -> tuple[Result, list[str]]:
 def _all_locks_held(world: World):
     locks = Path(f"{world.db}.locks")
     fds = [os.open(locks / name, os.O_RDWR | os.O_CREAT, 0o600)
-           for name in ["lio.lock", *(f"volume-{i}.lock" for i in world.ids.values())]]
+           for name in ["lio.lock", *(f"volume-{i}.lock" for i in world.ids.values()),
+                        *(f"snapshot-{i}.lock" for i in world.snapshots.values())]]
     try:
         for fd in fds:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

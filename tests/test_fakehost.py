@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from fakehost import FakeHost
+from fakehost import FakeHost, FakeTarget
 
 from volctl.errors import CommandFailed, ToolMissing
 from volctl.formats import Chap
@@ -204,7 +204,12 @@ def test_dd_onto_an_unknown_lv_fails_to_open(host):
     assert "failed to open" in refused(host, *zero(f"/dev/{VG}/{LV}"), code=1)
 
 
-@pytest.mark.parametrize("device", ["/dev/vda", "/dev/mapper/cinder--volumes-x", f"/dev/other-vg/{LV}", "/tmp/x"])
+@pytest.mark.parametrize("device", [
+    "/dev/vda", f"/dev/other-vg/{LV}", "/tmp/x",
+    "/dev/mapper/cinder-volumes-x",  # '-' not doubled: VG "cinder"
+    "/dev/mapper/other--vg-x",
+    "/dev/mapper/cinder--volumes-" + LV.replace("-", "--") + "-tmeta",  # a layer volctl never writes
+])
 def test_dd_onto_anything_but_an_lv_is_never_what_volctl_means(host, device):
     host.add_lv(VG, LV, 1)
     with pytest.raises(AssertionError):
@@ -227,6 +232,201 @@ def test_dd_past_the_end_of_the_lv_fails(host):
 def test_dd_refuses_bad_operands(host, extra, message):
     host.add_lv(VG, LV, 1)
     assert message in refused(host, *zero(f"/dev/{VG}/{LV}"), extra, code=1)
+
+
+# -- snapshots, activation, merge, copy ------------------------------------------------------------
+
+SNAP = "_snapshot-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b"
+
+
+def mapper(name: str, layer: str = "") -> str:
+    return f"/dev/mapper/{VG.replace('-', '--')}-{name.replace('-', '--')}{layer}"
+
+
+def copy_argv(source: str, dest: str, count: int = GIB) -> list[str]:
+    return ["dd", f"if={mapper(source)}", f"of={mapper(dest)}", f"count={count}", "bs=1M", "iflag=count_bytes,direct",
+            "oflag=direct", "status=progress"]
+
+
+def thick_origin(host: FakeHost, content: str = "origin-data") -> None:
+    host.add_lv(VG, LV, 1)
+    host.lvs[(VG, LV)]["content"] = content
+    assert answer(host, "lvcreate", "--name", SNAP, "--snapshot", f"{VG}/{LV}", "-L", "1g")[0] == 0
+
+
+def thin_origin(host: FakeHost) -> None:
+    assert answer(host, "lvcreate", "-T", "-L", "10g", f"{VG}/pool")[0] == 0
+    assert answer(host, "lvcreate", "-T", "-V", "2g", "-n", LV, f"{VG}/pool")[0] == 0
+    host.lvs[(VG, LV)]["content"] = "thin-data"
+
+
+def test_volctls_snapshot_command_lines_all_work(host):
+    """Every Lvm method of snapshots, clones and revert, in the order the service runs them."""
+    lvm = Lvm(host, VG)
+    lvm.create(LV, 1)
+    host.lvs[(VG, LV)]["content"] = "v1"
+    lvm.snapshot(SNAP, LV, 1)
+    assert lvm.get(LV).is_thick_origin and lvm.get(SNAP).is_thick_snapshot
+    lvm.extend(LV, 2, thick_origin=True)
+    assert lvm.get(LV).size_bytes == 2 * GIB and lvm.get(LV).is_active and lvm.get(SNAP).is_active
+    lvm.create("copy", 1)
+    lvm.activate(SNAP)
+    lvm.copy(SNAP, "copy", GIB)
+    assert host.lvs[(VG, "copy")]["content"] == "v1"
+    host.lvs[(VG, LV)]["content"] = "v2"
+    lvm.merge(SNAP)
+    assert lvm.get(SNAP) is None and host.lvs[(VG, LV)]["content"] == "v1" and lvm.get(LV).attr == "-wi-a-----"
+    lvm.deactivate(LV)
+    lvm.activate(LV)
+    lvm.snapshot(SNAP, LV, 2)
+    lvm.zero(lvm.mapper_path(SNAP, "-cow"), 2 * GIB)
+    lvm.remove(SNAP)
+    assert lvm.get(LV).attr == "-wi-a-----"
+    lvm.create_thin_pool("pool")
+    lvm.create("thin", 1, thin_pool="pool")
+    lvm.snapshot("thin-snap", "thin")
+    lvm.activate("thin-snap", permanent=True)
+    assert lvm.get("thin-snap").attr == "Vwi-a-tz--"
+
+
+def test_a_thick_snapshot_is_a_cow_lv_and_makes_its_origin_one(host):
+    thick_origin(host)
+    assert host.lvs[(VG, SNAP)] == {"size": GIB, "attr": "swi-a-s---", "pool": "", "origin": LV, "content": "origin-data"}
+    assert host.lvs[(VG, LV)]["attr"] == "owi-a-s---"
+    assert Lvm(host, VG).volume_group().free_bytes == 98 * GIB  # the COW store takes extents
+    code, out, _ = answer(host, "lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "lv_name,origin", f"{VG}/{SNAP}")
+    assert code == 0 and f'"origin": "{LV}"' in out
+
+
+def test_a_thin_snapshot_is_a_thin_lv_with_the_activation_skip_flag(host):
+    thin_origin(host)
+    free = Lvm(host, VG).volume_group().free_bytes
+    assert answer(host, "lvcreate", "--name", SNAP, "--snapshot", f"{VG}/{LV}")[0] == 0
+    assert host.lvs[(VG, SNAP)] == {"size": 2 * GIB, "attr": "Vwi---tz-k", "pool": "pool", "origin": LV, "content": "thin-data"}
+    assert host.lvs[(VG, LV)]["attr"] == "Vwi-a-tz--" and Lvm(host, VG).volume_group().free_bytes == free
+    assert answer(host, "lvchange", "-a", "y", "--yes", f"{VG}/{SNAP}")[0] == 0
+    assert host.lvs[(VG, SNAP)]["attr"] == "Vwi---tz-k"  # skipped, as at boot
+    assert answer(host, "lvchange", "-a", "y", "--yes", "-K", f"{VG}/{SNAP}")[0] == 0
+    assert host.lvs[(VG, SNAP)]["attr"] == "Vwi-a-tz-k"  # active now, the flag kept
+    assert answer(host, "lvchange", "-a", "y", "--yes", "-k", "n", f"{VG}/{SNAP}")[0] == 0
+    assert host.lvs[(VG, SNAP)]["attr"] == "Vwi-a-tz--"  # the flag cleared: it comes up at boot
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (("--name", SNAP, "--snapshot", f"{VG}/{LV}"), 5, "Please specify either size or extents with snapshots"),
+    (("--name", "snapshot-1", "--snapshot", f"{VG}/{LV}", "-L", "1g"), 3, 'Names starting "snapshot" are reserved'),
+    (("--name", SNAP, "--snapshot", f"{VG}/other", "-L", "1g"), 5, f"Snapshot origin LV other not found in Volume group {VG}"),
+    (("--name", "again", "--snapshot", f"{VG}/{SNAP}", "-L", "1g"), 5, "Snapshots of snapshots are not supported"),
+    (("--name", SNAP, "--snapshot", f"{VG}/{LV}", "-L", "1g"), 5, "already exists"),
+    (("--name", "big", "--snapshot", f"{VG}/{LV}", "-L", "99g"), 5, "insufficient free space"),
+    (("--name", "x", "--snapshot"), 3, "to act as the snapshot origin"),
+])
+def test_lvcreate_snapshot_refuses_what_lvm2_refuses(host, argv, code, message):
+    thick_origin(host)
+    assert message in refused(host, "lvcreate", *argv, code=code)
+
+
+def test_lvchange_n_deactivates_an_origin_with_its_snapshots_unless_it_is_open(host):
+    thick_origin(host)
+    assert answer(host, "lvchange", "-a", "n", f"{VG}/{LV}")[0] == 0
+    assert host.lvs[(VG, LV)]["attr"][4] == host.lvs[(VG, SNAP)]["attr"][4] == "-"
+    assert answer(host, "lvchange", "-a", "y", "--yes", "-K", f"{VG}/{LV}")[0] == 0
+    assert host.lvs[(VG, LV)]["attr"][4] == host.lvs[(VG, SNAP)]["attr"][4] == "a"
+    host.targets[IQN] = FakeTarget(f"/dev/{VG}/{LV}")  # an export holds it open
+    assert f"Logical volume {VG}/{LV} in use" in refused(host, "lvchange", "-a", "n", f"{VG}/{LV}", code=5)
+    assert "Invalid argument for --setactivationskip" in refused(host, "lvchange", "-a", "y", "-k", "maybe", f"{VG}/{LV}", code=3)
+
+
+def test_lvextend_resizes_a_thick_origin_only_while_inactive(host):
+    thick_origin(host)
+    assert "can be resized only while inactive" in refused(host, "lvextend", "-L", "2g", f"{VG}/{LV}", code=5)
+    answer(host, "lvchange", "-a", "n", f"{VG}/{LV}")
+    assert answer(host, "lvextend", "-L", "2g", f"{VG}/{LV}")[0] == 0
+    assert host.lvs[(VG, LV)]["size"] == 2 * GIB and host.lvs[(VG, SNAP)]["size"] == GIB
+
+
+def test_merge_gives_the_origin_the_snapshots_bytes_and_consumes_the_snapshot(host):
+    thick_origin(host, "before")
+    assert answer(host, "lvcreate", "--name", "second", "--snapshot", f"{VG}/{LV}", "-L", "1g")[0] == 0
+    host.lvs[(VG, LV)]["content"] = "after"
+    code, out, _ = answer(host, "lvconvert", "--merge", f"{VG}/{SNAP}")
+    assert code == 0 and f"Merging of volume {VG}/{SNAP} started" in out
+    assert (VG, SNAP) not in host.lvs and host.lvs[(VG, LV)]["content"] == "before"
+    assert host.lvs[(VG, LV)]["attr"] == "owi-a-s---"  # "second" is still a snapshot of it
+    assert answer(host, "lvremove", "-f", f"{VG}/second")[0] == 0
+    assert host.lvs[(VG, LV)]["attr"] == "-wi-a-----"
+
+
+def test_merge_into_an_open_origin_waits_for_its_next_activation(host):
+    thick_origin(host, "before")
+    host.lvs[(VG, LV)]["content"] = "after"
+    host.targets[IQN] = FakeTarget(f"/dev/{VG}/{LV}")
+    code, out, _ = answer(host, "lvconvert", "--merge", f"{VG}/{SNAP}")
+    assert code == 0 and "Delaying merge since origin is open" in out
+    assert (host.lvs[(VG, LV)]["attr"], host.lvs[(VG, SNAP)]["attr"]) == ("Owi-a-s---", "Swi-a-s---")
+    assert host.lvs[(VG, LV)]["content"] == "after"
+    assert "Can't remove merging snapshot" in refused(host, "lvremove", "-f", f"{VG}/{SNAP}", code=5)
+    assert "with merging snapshot" in refused(host, "lvconvert", "--merge", f"{VG}/{SNAP}", code=5)
+    assert "an origin that has a merging snapshot" in refused(host, "lvcreate", "-n", "x", "-s", f"{VG}/{LV}", "-L", "1g",
+                                                              code=5)
+    del host.targets[IQN]
+    answer(host, "lvchange", "-a", "n", f"{VG}/{LV}")
+    answer(host, "lvchange", "-a", "y", "--yes", "-K", f"{VG}/{LV}")
+    assert (VG, SNAP) not in host.lvs and host.lvs[(VG, LV)] == {"size": GIB, "attr": "-wi-a-----", "pool": "",
+                                                                 "content": "before"}
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (("--merge", f"{VG}/{LV}"), 5, "cannot be merged because --trackchanges was not used"),
+    (("--merge", f"{VG}/nothing"), 5, "Failed to find logical volume"),
+    (("--merge", LV), 3, "Invalid logical volume path"),
+    (("--merge",), 3, "Please specify a logical volume path"),
+])
+def test_lvconvert_merge_refuses_what_lvm2_refuses(host, argv, code, message):
+    host.add_lv(VG, LV, 1)
+    assert message in refused(host, "lvconvert", *argv, code=code)
+
+
+def test_removing_an_origin_takes_its_snapshots_along(host):
+    thick_origin(host)
+    code, out, _ = answer(host, "lvremove", "--config", "activation { retry_deactivation = 1} ", "-f", f"{VG}/{LV}")
+    assert code == 0 and host.lvs == {} and f'"{SNAP}" successfully removed' in out
+
+
+def test_dd_copies_an_lvs_bytes_through_device_mapper_names(host):
+    thick_origin(host, "snapshot-data")
+    host.add_lv(VG, "volume-new", 2)
+    code, _, err = answer(host, *copy_argv(SNAP, "volume-new"))
+    assert code == 0 and f"{GIB} bytes" in err and host.lvs[(VG, "volume-new")]["content"] == "snapshot-data"
+    # count past the source's end: dd stops at its end, no error
+    assert answer(host, *copy_argv(SNAP, "volume-new", 2 * GIB))[0] == 0
+    half = answer(host, *copy_argv(LV, "volume-new", GIB // 2))
+    assert half[0] == 0 and host.lvs[(VG, "volume-new")]["content"].startswith("snapshot-data[:")
+    assert "No space left on device" in refused(host, *copy_argv("volume-new", LV, 2 * GIB), code=1)
+
+
+def test_dd_needs_an_active_lv_and_a_cow_store_only_a_thick_snapshot_has(host):
+    thin_origin(host)
+    answer(host, "lvcreate", "--name", SNAP, "--snapshot", f"{VG}/{LV}")
+    host.add_lv(VG, "volume-new", 2)
+    assert "failed to open" in refused(host, *copy_argv(SNAP, "volume-new"), code=1)  # thin snapshots start inactive
+    assert "failed to open" in refused(host, *zero(mapper(SNAP, "-cow")), code=1)
+    direct_zero = ["dd", "if=/dev/zero", f"of={mapper('volume-new')}", f"count={GIB}", "bs=1M", "iflag=count_bytes,direct",
+                   "oflag=direct"]
+    assert "failed to open '/dev/zero': Invalid argument" in refused(host, *direct_zero, code=1)  # no O_DIRECT on /dev/zero
+
+
+def test_zeroing_a_cow_store_destroys_the_snapshots_view(host):
+    thick_origin(host)
+    code, _, err = answer(host, *zero(mapper(SNAP, "-cow")))
+    assert code == 0 and host.lvs[(VG, SNAP)]["content"] == "zero" and host.lvs[(VG, LV)]["content"] == "origin-data"
+
+
+def test_device_mapper_names_double_each_dash():
+    from fakeargs import dm_name_parts
+
+    assert dm_name_parts("cinder--volumes-_snapshot--ab--c-cow") == ["cinder-volumes", "_snapshot-ab-c", "cow"]
+    assert dm_name_parts("vg-lv") == ["vg", "lv"]
 
 
 # -- cinder-rtstool ----------------------------------------------------------------------------------

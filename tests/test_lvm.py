@@ -151,6 +151,120 @@ def test_path():
     assert Lvm(Runner(), VG).path(LV) == f"/dev/{VG}/{LV}"
 
 
+# -- snapshots, activation, merge (Cinder's brick: create_lv_snapshot, activate_lv, revert) ---------
+
+SNAP = "_snapshot-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b"
+# device-mapper names: every '-' of the VG and of the LV doubled, '-' between them
+SNAP_DM = "/dev/mapper/cinder--volumes-_snapshot--0b9d1f5e--7c2a--4e8b--b1d3--5a6c7e8f9a0b"
+LV_DM = "/dev/mapper/cinder--volumes-volume--6f1c0e6a--0b6e--4c43--9a43--2f8f3c1d9e10"
+
+
+def test_thick_snapshot_exact_argv():
+    """A COW store as large as the origin: Cinder's -L <volume size>g."""
+    runner = RecordingRunner()
+    Lvm(runner, VG).snapshot(SNAP, LV, 3)
+    assert runner.argvs == [["lvcreate", "--name", SNAP, "--snapshot", f"{VG}/{LV}", "-L", "3g"]]
+    assert runner.calls[0]["timeout"] == LVM_TIMEOUT
+
+
+def test_thin_snapshot_exact_argv_has_no_size():
+    runner = RecordingRunner()
+    Lvm(runner, VG).snapshot(SNAP, LV)
+    assert runner.argvs == [["lvcreate", "--name", SNAP, "--snapshot", f"{VG}/{LV}"]]
+
+
+@pytest.mark.parametrize("permanent, flags", [(False, ["-K"]), (True, ["-k", "n"])])
+def test_activate_ignores_or_clears_the_activation_skip_flag(permanent, flags):
+    """-K activates this once (a snapshot before it is read); -k n clears the flag for good (a new
+    volume made from a thin snapshot, so that vgchange -aay brings it up at boot)."""
+    runner = RecordingRunner()
+    Lvm(runner, VG).activate(LV, permanent=permanent)
+    assert runner.argvs == [["lvchange", "-a", "y", "--yes", *flags, f"{VG}/{LV}"]]
+
+
+def test_deactivate_exact_argv():
+    runner = RecordingRunner()
+    Lvm(runner, VG).deactivate(LV)
+    assert runner.argvs == [["lvchange", "-a", "n", f"{VG}/{LV}"]]
+
+
+def test_extend_of_a_thick_origin_deactivates_around_lvextend():
+    runner = RecordingRunner()
+    Lvm(runner, VG).extend(LV, 20, thick_origin=True)
+    assert runner.argvs == [
+        ["lvchange", "-a", "n", f"{VG}/{LV}"],
+        ["lvextend", "-L", "20g", f"{VG}/{LV}"],
+        ["lvchange", "-a", "y", "--yes", "-K", f"{VG}/{LV}"],
+    ]
+
+
+def test_extend_of_a_thick_origin_that_fails_activates_it_again_and_reports_the_resize():
+    """Left inactive, the volume could be neither exported nor its snapshots read."""
+    def respond(argv):
+        if argv[0] == "lvextend":
+            return 5, "", "  Insufficient free space: 2560 extents needed, but only 10 available\n"
+        return (5, "", "  activation failed\n") if argv[:3] == ["lvchange", "-a", "y"] else (0, "", "")
+
+    runner = RecordingRunner(respond)
+    with pytest.raises(CommandFailed) as info:
+        Lvm(runner, VG).extend(LV, 20, thick_origin=True)
+    assert info.value.argv[0] == "lvextend" and "Insufficient free space" in str(info.value)
+    assert [a[:3] for a in runner.argvs] == [["lvchange", "-a", "n"], ["lvextend", "-L", "20g"], ["lvchange", "-a", "y"]]
+
+
+def test_extend_of_a_thick_origin_that_cannot_be_deactivated_does_not_resize():
+    runner = RecordingRunner(lambda argv: (5, "", f"  Logical volume {VG}/{LV} in use.\n") if argv[0] == "lvchange" else (0, "", ""))
+    with pytest.raises(CommandFailed):
+        Lvm(runner, VG).extend(LV, 20, thick_origin=True)
+    assert runner.argvs == [["lvchange", "-a", "n", f"{VG}/{LV}"]]
+
+
+def test_merge_exact_argv_waits_as_long_as_a_copy():
+    """lvconvert --merge returns when the merge is done: as long as copying the COW store back."""
+    runner = RecordingRunner()
+    Lvm(runner, VG).merge(SNAP)
+    assert runner.argvs == [["lvconvert", "--merge", f"{VG}/{SNAP}"]]
+    assert runner.calls[0]["timeout"] == ZERO_TIMEOUT
+
+
+def test_mapper_path_doubles_each_dash_and_adds_the_layer():
+    lvm = Lvm(Runner(), VG)
+    assert lvm.mapper_path(SNAP) == SNAP_DM
+    assert lvm.mapper_path(SNAP, "-cow") == SNAP_DM + "-cow"
+    assert Lvm(Runner(), "vg0").mapper_path("lv") == "/dev/mapper/vg0-lv"
+
+
+def test_copy_exact_argv_is_cinders_copy_volume():
+    """O_DIRECT on both sides, count in bytes (the source's size), progress from dd's status lines."""
+    seen: list[int] = []
+    runner = RecordingRunner(lambda argv: (0, "", f"\r{GIB} bytes (1.1 GB, 1.0 GiB) copied, 1 s, 1 GB/s\n"))
+    Lvm(runner, VG).copy(SNAP, LV, 2 * GIB, seen.append)
+    assert runner.argvs == [["dd", f"if={SNAP_DM}", f"of={LV_DM}", f"count={2 * GIB}", "bs=1M", "iflag=count_bytes,direct",
+                             "oflag=direct", "status=progress"]]
+    assert runner.calls[0]["timeout"] == ZERO_TIMEOUT
+    assert seen == [GIB, 2 * GIB]
+
+
+def test_zero_of_a_cow_store_exact_argv():
+    """delete_snapshot's clear (lp1191812): /dev/zero never with iflag=direct, which it cannot do."""
+    runner = RecordingRunner()
+    lvm = Lvm(runner, VG)
+    lvm.zero(lvm.mapper_path(SNAP, "-cow"), GIB)
+    assert runner.argvs == [["dd", "if=/dev/zero", f"of={SNAP_DM}-cow", f"count={GIB}", "bs=1M", "iflag=count_bytes",
+                             "oflag=direct", "status=progress"]]
+    assert runner.calls[0]["timeout"] == ZERO_TIMEOUT
+
+
+def test_snapshot_kinds_from_lv_attr():
+    def lv(attr):
+        return LogicalVolume(VG, LV, GIB, attr, f"/dev/{VG}/{LV}")
+
+    assert lv("owi-a-s---").is_thick_origin and lv("Owi-a-s---").is_thick_origin
+    assert lv("swi-a-s---").is_thick_snapshot and lv("Swi-a-s---").is_thick_snapshot
+    assert not lv("-wi-a-----").is_thick_origin and not lv("Vwi---tz-k").is_thick_snapshot
+    assert lv("Vwi---tz-k").is_thin_volume and not lv("Vwi---tz-k").is_active
+
+
 # -- thin pool ---------------------------------------------------------------------------------
 
 
@@ -371,7 +485,7 @@ def test_list_accepts_json_std_numbers():
 
 OFF = LvmHost(UdevMode(False, "test"), system_dir="/etc/cinder")
 ON = LvmHost(UdevMode(True, "test"))
-LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs", "lvchange"}
+LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs", "lvchange", "lvconvert"}
 
 
 def _answer(argv):
@@ -386,15 +500,23 @@ def _answer(argv):
 EVERY_METHOD = {
     "create": lambda lvm: (lvm.create(LV, 1), lvm.create(LV, 1, thin_pool=f"{VG}-pool")),
     "create_thin_pool": lambda lvm: lvm.create_thin_pool(f"{VG}-pool"),
-    "extend": lambda lvm: lvm.extend(LV, 2),
     "remove": lambda lvm: lvm.remove(LV),
     "get": lambda lvm: lvm.get(LV),
     "list": lambda lvm: lvm.list(),
     "volume_group": lambda lvm: lvm.volume_group(),
     "clear": lambda lvm: lvm.clear(LV, GIB),
     "path": lambda lvm: lvm.path(LV),
-    "activate": lambda lvm: lvm.activate(LV),
+    "activate": lambda lvm: (lvm.activate(LV), lvm.activate(LV, permanent=True)),
+    "deactivate": lambda lvm: lvm.deactivate(LV),
+    "extend": lambda lvm: (lvm.extend(LV, 2), lvm.extend(LV, 3, thick_origin=True)),
+    "snapshot": lambda lvm: (lvm.snapshot(SNAP, LV, 1), lvm.snapshot(SNAP, LV)),
+    "merge": lambda lvm: lvm.merge(SNAP),
+    "mapper_path": lambda lvm: lvm.mapper_path(SNAP, "-cow"),
+    "zero": lambda lvm: lvm.zero(lvm.mapper_path(SNAP, "-cow"), GIB),
+    "copy": lambda lvm: lvm.copy(SNAP, LV, GIB),
 }
+# LVM commands that run as long as a copy of the data, not as a metadata change
+LONG = {"lvconvert": ZERO_TIMEOUT}
 
 
 def test_every_public_method_is_covered_below():
@@ -419,7 +541,7 @@ def test_every_lvm_command_carries_the_mode_and_the_timeout(host, env):
     assert {c["argv"][0] for c in lvm_calls} == LVM_PROGRAMS
     assert sum(c["argv"][0] == "lvremove" for c in lvm_calls) == 2
     for c in lvm_calls:
-        assert (c["env"], c["timeout"]) == (env, LVM_TIMEOUT), c["argv"]
+        assert (c["env"], c["timeout"]) == (env, LONG.get(c["argv"][0], LVM_TIMEOUT)), c["argv"]
     others = [c for c in runner.calls if c["argv"][0] not in LVM_PROGRAMS]
     assert {c["argv"][0] for c in others} == ({"dd"} if host is OFF else {"dd", "udevadm"})
 

@@ -112,7 +112,8 @@ class Doctor:
         target = self._stuck_target(volume)
         return [Drift(
             "stuck", volume.status, f"'{volume.status}' for {age:.0f} s with no volctl working on it",
-            volume.id, volume.name, repair=f"set status {target}",
+            volume.id, volume.name,
+            repair=f"set status {target}" + (", activating its LV if it is inactive" if volume.status == Status.REVERTING else ""),
         )]
 
     @staticmethod
@@ -318,6 +319,13 @@ class Doctor:
                 fields["size"] = lv.size_bytes // GIB
         if volume.status in (Status.ATTACHING, Status.DETACHING):
             fields["attach_status"] = status_from_attachments(a.attach_status for a in volume.live_attachments)[1]
+        if volume.status == Status.REVERTING:
+            # a revert killed between `lvchange -a n` and `-a y` left the LV inactive: no export,
+            # no dd of it would find its device (and a merge still pending starts on activation)
+            lvm = self.service.lvm(volume.volume_group)
+            lv = lvm.get(volume.lv_name)
+            if lv is not None and not lv.is_active:
+                lvm.activate(volume.lv_name)
         inv = self.service.inventory()
         with inv.write():
             moved = inv.cas(volume.id, [volume.status], target, **fields)

@@ -6,6 +6,7 @@ in bytes instead of Cinder's whitespace-split GiB strings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -155,11 +156,19 @@ class Lvm:
     def extend(self, name: str, size_gib: int, *, thick_origin: bool = False) -> None:
         """A thick origin (an LV with snapshots) is deactivated around the resize, as Cinder's
         brick does: lvm2 refuses "Snapshot origin volumes can be resized only while inactive"."""
-        if thick_origin:
-            self.deactivate(name)
-        self._run(["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"])
-        if thick_origin:
-            self.activate(name)
+        argv = ["lvextend", "-L", f"{size_gib}g", f"{self.vg}/{name}"]
+        if not thick_origin:
+            self._run(argv)
+            return
+        self.deactivate(name)
+        try:
+            self._run(argv)
+        except CommandFailed:
+            # Active again either way: left inactive, neither it nor its snapshots could be exported or read.
+            with contextlib.suppress(CommandFailed):  # the resize's failure is the one to report
+                self.activate(name)
+            raise
+        self.activate(name)
 
     def activate(self, name: str, *, permanent: bool = False) -> None:
         """Cinder's activate_lv. -K also activates LVs with the activation-skip flag, which

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from volctl import validate
 from volctl.errors import EnvironmentProblem, InvalidState, UsageError, VolctlError
 from volctl.inventory import now
-from volctl.model import GIB, SNAPSHOT_TRANSITIONS, TRANSITIONS, SnapshotStatus, Snapshot, Status, Volume
+from volctl.model import (GIB, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Guard, SnapshotStatus, Snapshot, Status,
+                          Volume)
 from volctl.service.core import Outcome, Progress, ServiceCore
 
 if TYPE_CHECKING:  # lvm.py is imported when first used: read commands need none of it
@@ -159,18 +160,23 @@ class Snapshots(ServiceCore):
                     return
                 temporary = self.settings.clone_snapshot_lv_name(volume.id)
                 lvm.snapshot(temporary, source.lv_name, source.size)
+                # Cinder's finally: the temporary snapshot never outlives the clone; when the copy
+                # failed, a failed removal goes to history and the copy's error is the one raised
                 try:
                     self._make_lv(lvm, volume.lv_name, size)
                     lvm.activate(temporary)
                     self._copy(lvm, temporary, volume.lv_name, source.size, progress)
-                finally:  # Cinder's finally: the temporary snapshot never outlives the clone
-                    self._drop_temporary(volume, lvm, temporary, source.size)
+                except VolctlError:
+                    self._undo(volume, f"temporary snapshot {temporary}",
+                               lambda: self._drop_temporary(lvm, temporary, source.size))
+                    raise
+                self._drop_temporary(lvm, temporary, source.size)
 
             with self._working_on(volume):
                 volume = self._settle(volume, "create", make)
         return Outcome(volume)
 
-    def _drop_temporary(self, volume: Volume, lvm: Lvm, name: str, size_gib: int) -> None:
+    def _drop_temporary(self, lvm: Lvm, name: str, size_gib: int) -> None:
         lv = lvm.get(name)
         if lv is not None:
             self._remove_snapshot_lv(lvm, lv, size_gib)
@@ -206,12 +212,15 @@ class Snapshots(ServiceCore):
         if snapshot.volume_id != volume.id:
             raise UsageError(f"snapshot {snapshot.name} is not of volume {volume.name} "
                              f"(it is of {snapshot.volume_name or snapshot.volume_id})")
-        with self._working_on(volume), self._working_on(snapshot):
+        # The volume is the subject: the merge and the activations act on its LV, so their
+        # commands are in `history VOL`; the snapshot's history has its transitions.
+        with self._working_on(volume), self.locks.snapshot(snapshot.id).held():
             volume, snapshot = inv.get(volume.id), inv.get_snapshot(snapshot.id)
             if snapshot.volume_size != volume.size:
                 raise InvalidState(volume.name, "revert", [Status.AVAILABLE], volume.status,
                                    f"the volume is {volume.size} GiB and snapshot {snapshot.name} {snapshot.volume_size} "
                                    "GiB: only a snapshot of the volume's current size reverts (Cinder's rule)")
+            self._refuse_early(volume, snapshot)
             lvm = self.lvm(volume.volume_group)
             lv = lvm.get(volume.lv_name)
             if lv is not None and lv.is_thin_volume:
@@ -227,8 +236,7 @@ class Snapshots(ServiceCore):
                 self._claim(volume, "revert", Status.AVAILABLE, expected={Status.REVERTING}, detail=f"rolled back: {e}")
                 raise
             try:
-                with self._working_on(snapshot, lock=False):
-                    lvm.merge(snapshot.lv_name)
+                lvm.merge(snapshot.lv_name)
             except VolctlError as e:  # the merge did not run: nothing changed
                 self._claim_snapshot(snapshot, "revert", SnapshotStatus.AVAILABLE, expected={SnapshotStatus.RESTORING},
                                      detail=f"rolled back: {e}")
@@ -241,8 +249,7 @@ class Snapshots(ServiceCore):
                     lvm.activate(volume.lv_name)
                     lvm.snapshot(snapshot.lv_name, volume.lv_name, snapshot.volume_size)
 
-                with self._working_on(snapshot, lock=False):
-                    snapshot = self._settle(snapshot, "revert", again)
+                snapshot = self._settle(snapshot, "revert", again)
             except VolctlError:
                 outcome = f"reverted, but snapshot {snapshot.name} could not be made again (it is 'error')"
                 raise
@@ -250,6 +257,17 @@ class Snapshots(ServiceCore):
                 volume = self._claim(volume, "revert", Status.AVAILABLE, expected={Status.REVERTING},
                                      detail=f"{outcome} to snapshot {snapshot.name}")
         return Outcome(volume, snapshot=snapshot)
+
+    def _refuse_early(self, volume: Volume, snapshot: Snapshot) -> None:
+        """The claims' checks, first from the inventory alone, so that a refused revert leaves no
+        history (no lvs filed, no claim rolled back); the claims still decide a race."""
+        self._require(volume, "revert")
+        if volume.provider_location:
+            raise InvalidState(volume.name, "revert", [Status.AVAILABLE], volume.status, GUARD_REASONS[Guard.NOT_EXPORTED])
+        allowed = SNAPSHOT_TRANSITIONS["revert"].allowed_from
+        if snapshot.status not in allowed or self.inventory().latest_snapshot(volume.id).id != snapshot.id:
+            why = GUARD_REASONS[Guard.LATEST_SNAPSHOT] if snapshot.status in allowed else ""
+            raise InvalidState(snapshot.name, "revert", sorted(allowed), snapshot.status, why, kind="snapshot")
 
     # -- reads -------------------------------------------------------------------------------
 
