@@ -39,7 +39,7 @@ FILLER_INITIATOR = "iqn.2024-01.test.volctl:filler-client"
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot set dbroot:UserWarning")
 MADE: list[str] = []  # every volume this module makes, for the teardown if a test fails midway
 seed: dict = {}
-pair: dict = {}
+infos: dict = {}  # connection info of rts-p and rts-q, from the password test to the restore test
 
 
 class _Labelled:
@@ -91,6 +91,20 @@ def storage_objects_named(iqn: str) -> list[Path]:
     return [p for p in storage_objects() if p.name == iqn]
 
 
+@pytest.fixture(scope="module")
+def two_volumes(volctl, rvolctl) -> dict:
+    """rts-p (made with rtslib) and rts-q (with lioadm), for every test after the seed's: made once,
+    as each create and delete costs seconds under TCG. The password test exports and connects
+    them, the switching and restore tests use that, the restore test unexports them, and the
+    saved-file test exports and unexports them again."""
+    made = {"rts-p": rvolctl.json("create", "--size", "1", "--name", "rts-p"),
+            "rts-q": volctl.json("create", "--size", "1", "--name", "rts-q")}
+    MADE.extend(made)
+    yield {name: iqn_of(vol) for name, vol in made.items()}
+    for name in made:
+        rvolctl("delete", name)
+
+
 def login_works(data: dict, iface: str = "default") -> None:
     session = initiator.login(data, iface=iface)
     try:
@@ -99,7 +113,7 @@ def login_works(data: dict, iface: str = "default") -> None:
         session.logout()
 
 
-# -- 1. the seed's flow with rtslib ---------------------------------------------------------
+# -- the seed's flow with rtslib ---------------------------------------------------------
 
 
 def test_rtslib_seed_flow_create_reserve_export_connect_attach(rvolctl):
@@ -171,7 +185,7 @@ def test_rtslib_disconnect_detach_delete_leave_nothing_in_configfs_or_the_saved_
     assert iqn not in text and password not in text
 
 
-# -- 3. no password in any argv with rtslib; the same sampler sees it with lioadm -----------
+# -- no password in any argv with rtslib; the same sampler sees it with lioadm -----------
 
 
 class ArgvSampler:
@@ -221,12 +235,7 @@ def sampled(volctl: Volctl, *args: str) -> tuple[ArgvSampler, dict]:
     return sampler, out
 
 
-def test_password_is_on_no_command_line_with_rtslib_and_is_caught_in_cinder_rtstools(volctl, rvolctl):
-    p = rvolctl.json("create", "--size", "1", "--name", "rts-p")
-    q = volctl.json("create", "--size", "1", "--name", "rts-q")
-    MADE.extend(["rts-p", "rts-q"])
-    pair.update(p=p, q=q, iqns={"rts-p": iqn_of(p), "rts-q": iqn_of(q)})
-
+def test_password_is_on_no_command_line_with_rtslib_and_is_caught_in_cinder_rtstools(volctl, rvolctl, two_volumes):
     rts_export, _ = sampled(rvolctl, "export", "rts-p")
     rts_connect, info_p = sampled(rvolctl, "connect", "rts-p", "--initiator", INITIATOR_1)
     password_p = info_p["data"]["auth_password"]  # the volume's, made by export and reused
@@ -238,10 +247,10 @@ def test_password_is_on_no_command_line_with_rtslib_and_is_caught_in_cinder_rtst
     password_q = info_q["data"]["auth_password"]
     assert lio_connect.hits(password_q) >= 1, "the sampler missed cinder-rtstool add-initiator: it proves nothing"
     assert any("cinder-rtstool" in line and "add-initiator" in line for line in lio_connect.seen)
-    pair.update(info={"rts-p": info_p, "rts-q": info_q})
+    infos.update({"rts-p": info_p, "rts-q": info_q})
 
 
-# -- 2. the helpers switched on a live host -------------------------------------------------
+# -- the helpers switched on a live host -------------------------------------------------
 
 
 def _without_aliases(value):
@@ -266,8 +275,8 @@ def shape(document: dict, iqn: str) -> dict:
     return json.loads(text)
 
 
-def test_switching_helpers_on_a_live_host_both_ways(volctl, rvolctl):
-    iqn_p, iqn_q = pair["iqns"]["rts-p"], pair["iqns"]["rts-q"]
+def test_switching_helpers_on_a_live_host_both_ways(volctl, rvolctl, two_volumes):
+    iqn_p, iqn_q = two_volumes["rts-p"], two_volumes["rts-q"]
     # made by rtslib, connected and disconnected by lioadm
     info = volctl.json("connect", "rts-p", "--initiator", INITIATOR_2)
     assert configfs_acls(iqn_p) == {INITIATOR_1, INITIATOR_2}
@@ -291,7 +300,7 @@ def test_switching_helpers_on_a_live_host_both_ways(volctl, rvolctl):
     assert shape(document, iqn_p) == shape(document, iqn_q)
 
 
-# -- 5. volctl restore with rtslib ------------------------------------------------------------
+# -- volctl restore with rtslib ------------------------------------------------------------
 
 
 def lio_snapshot() -> dict:
@@ -307,27 +316,27 @@ def lio_snapshot() -> dict:
     return found
 
 
-def test_volctl_restore_with_rtslib_after_targetctl_clear(volctl, rvolctl):
+def test_volctl_restore_with_rtslib_after_targetctl_clear(volctl, rvolctl, two_volumes):
     before = lio_snapshot()
-    assert set(before) == set(pair["iqns"].values()) and all(t["lun_0"] for t in before.values())
+    assert set(before) == set(two_volumes.values()) and all(t["lun_0"] for t in before.values())
     sh(TARGETCTL, "clear")
     assert lio_snapshot() == {}
     report = rvolctl.json("restore")
     assert (sorted(report["restored"]), report["failed"], report["saved"]) == (["rts-p", "rts-q"], [], True)
     assert lio_snapshot() == before
-    login_works(pair["info"]["rts-q"]["data"])
+    login_works(infos["rts-q"]["data"])
     with pytest.raises(initiator.LoginFailed) as refused:
-        initiator.login(pair["info"]["rts-p"]["data"], password="WrongPassword234")
+        initiator.login(infos["rts-p"]["data"], password="WrongPassword234")
     assert refused.value.returncode == initiator.AUTH_FAILURE
     assert rvolctl.json("doctor")["clean"] is True
-    rvolctl("delete", "rts-q")  # each helper removes what the other made
-    volctl("delete", "rts-p")
+    rvolctl("unexport", "rts-q")  # each helper removes what the other made
+    volctl("unexport", "rts-p")
     assert lio_snapshot() == {} and storage_objects() == []
     text = SAVE_FILE.read_text()
-    assert all(iqn not in text for iqn in pair["iqns"].values())
+    assert all(iqn not in text for iqn in two_volumes.values())
 
 
-# -- 4. the saved file against a full save ----------------------------------------------------
+# -- the saved file against a full save ----------------------------------------------------
 
 
 def _rtslib():
@@ -391,15 +400,6 @@ def differences(ours: dict, full: dict, ours_is: str = "volctl's file") -> list[
                   if ours.get(k) != full.get(k)]
 
 
-@pytest.fixture(scope="module")
-def two_volumes(rvolctl):
-    made = {name: rvolctl.json("create", "--size", "1", "--name", name) for name in ("rts-save-a", "rts-save-b")}
-    MADE.extend(made)
-    yield {name: iqn_of(vol) for name, vol in made.items()}
-    for name in made:
-        rvolctl("delete", name)
-
-
 @pytest.mark.parametrize("others", [0, 20])
 def test_rtslib_saved_file_equals_a_full_save_and_targetctl_restores_it(volctl, two_volumes, tmp_path, others):
     ours = tmp_path / "saveconfig.json"
@@ -420,20 +420,21 @@ def test_rtslib_saved_file_equals_a_full_save_and_targetctl_restores_it(volctl, 
         assert saved.normalized(document) == saved.normalized(full), (after, differences(document, full))
         return full
 
-    # A full dump of 20 other targets took 12-15 s in the guest (TCG, loaded host), so with them the
-    # file is compared after fewer steps: an earlier step's damage to another entry stays in the
-    # file for the next compare, as nothing rewrites it. Without them, after every step.
+    # A full dump with 20 other targets took 12-15 s in the guest (TCG, loaded host), so with them
+    # the file is compared after the last connect and the last unexport only: an earlier step's
+    # damage to another entry stays in the file for the next compare, as nothing rewrites it.
+    # Without them, after every step.
     every_step = not others
-    a, b = two_volumes["rts-save-a"], two_volumes["rts-save-b"]
-    tvolctl("export", "rts-save-a")
+    p, q = two_volumes["rts-p"], two_volumes["rts-q"]
+    tvolctl("export", "rts-p")
     if every_step:
-        equal_to_a_full_save("export a")
-    tvolctl("connect", "rts-save-a", "--initiator", INITIATOR_1)
+        equal_to_a_full_save("export p")
+    tvolctl("connect", "rts-p", "--initiator", INITIATOR_1)
     if every_step:
-        equal_to_a_full_save("connect a")
-    tvolctl("connect", "rts-save-b", "--initiator", INITIATOR_2)  # target and ACL in one change set
-    full = equal_to_a_full_save("connect b")
-    assert {t["wwn"] for t in full["targets"]} >= {a, b}
+        equal_to_a_full_save("connect p")
+    tvolctl("connect", "rts-q", "--initiator", INITIATOR_2)  # target and ACL in one change set
+    full = equal_to_a_full_save("connect q")
+    assert {t["wwn"] for t in full["targets"]} >= {p, q}
 
     if others:
         # Debian's targetctl (rtslib 2.1.75, what the host's unit runs) loads volctl's file to the
@@ -446,16 +447,17 @@ def test_rtslib_saved_file_equals_a_full_save_and_targetctl_restores_it(volctl, 
         # nothing in a dump is volatile: after the restore it equals the one before, key for key and
         # in the same order (unit serials, LUN and mapped-LUN link names, every attribute, ALUA)
         assert saved.normalized(after) == saved.normalized(full), differences(after, full, "the restored config")
-        assert configfs_acls(a) == {INITIATOR_1} and configfs_acls(b) == {INITIATOR_2}
+        assert configfs_acls(p) == {INITIATOR_1} and configfs_acls(q) == {INITIATOR_2}
 
-    tvolctl("disconnect", "rts-save-a", "--initiator", INITIATOR_1)
-    full = equal_to_a_full_save("disconnect a")
-    assert next(t for t in full["targets"] if t["wwn"] == a)["tpgs"][0]["node_acls"] == []
-    tvolctl("unexport", "rts-save-b")
+    tvolctl("disconnect", "rts-p", "--initiator", INITIATOR_1)
     if every_step:
-        equal_to_a_full_save("unexport b")
-    tvolctl("unexport", "rts-save-a")
-    full = equal_to_a_full_save("unexport a")
-    assert not {t["wwn"] for t in full["targets"]} & {a, b}
+        full = equal_to_a_full_save("disconnect p")
+        assert next(t for t in full["targets"] if t["wwn"] == p)["tpgs"][0]["node_acls"] == []
+    tvolctl("unexport", "rts-q")
+    if every_step:
+        equal_to_a_full_save("unexport q")
+    tvolctl("unexport", "rts-p")
+    full = equal_to_a_full_save("unexport p")
+    assert not {t["wwn"] for t in full["targets"]} & {p, q}
     remove_fillers()
     assert not any(CONFIGFS.glob("iqn.*")) and storage_objects() == []
