@@ -184,12 +184,27 @@ def open_umask():
     os.umask(old)
 
 
-def test_write_is_rtslibs_format_mode_0600_and_leaves_no_temp_file(tmp_path, open_umask):
+def test_write_is_json_one_entry_a_line_mode_0600_and_leaves_no_temp_file(tmp_path, open_umask):
     path = tmp_path / "etc" / "target" / "saveconfig.json"
     saved.write(path, DOCUMENT)
-    assert path.read_text() == json.dumps(DOCUMENT, sort_keys=True, indent=2) + "\n"
+    text = path.read_text()
+    assert json.loads(text) == DOCUMENT
+    lines = text.splitlines()
+    assert (lines[0], lines[-1]) == ("{", "}")
+    for key in ("storage_objects", "targets"):  # each entry whole on a line of its own, keys sorted
+        for entry in DOCUMENT[key]:
+            assert f"    {json.dumps(entry, sort_keys=True)}" in [line.rstrip(",") for line in lines]
     assert path.stat().st_mode & 0o777 == 0o600
     assert os.listdir(path.parent) == ["saveconfig.json"]
+
+
+@given(st.dictionaries(st.sampled_from(["fabric_modules", "storage_objects", "targets", "other"]),
+                       st.one_of(st.lists(st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5),
+                                                                                           st.booleans(), st.none()),
+                                                          max_size=3), max_size=3),
+                                 st.integers(), st.text(max_size=5), st.none())))
+def test_the_text_reads_back_as_the_document_whatever_it_holds(document):
+    assert json.loads(saved.text(document)) == document
 
 
 def test_write_over_a_world_readable_file_makes_it_0600(tmp_path, open_umask):
