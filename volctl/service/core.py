@@ -130,16 +130,8 @@ class ServiceCore:
         transition = TRANSITIONS[action]
         wanted = frozenset(expected) if expected is not None else transition.expected(volume.multiattach, force)
         guards = {} if expected is not None else {g: (values or {}).get(g) for g in transition.guards}
-        inv = self.inventory()
-        with inv.write():
-            current = inv.find(volume.id)
-            won = current is not None and inv.cas(volume.id, wanted, status, guards=guards, **fields)
-            if won:
-                inv.record(volume, "transition", action, from_status=current.status, to_status=status, detail=detail)
-            why = "" if won or current is None or current.status not in wanted else self._why(inv, "volumes", volume.id, guards)
-        if not won:
-            raise InvalidState(volume.name, action, sorted(wanted), current.status if current else "deleted", why)
-        return inv.get(volume.id)
+        self._swap(volume, action, status, wanted, guards, detail, fields)
+        return self.inventory().get(volume.id)
 
     def _claim_snapshot(self, snapshot: Snapshot, action: str, status: str, *, expected: Iterable[str] | None = None,
                         detail: str | None = None, **fields: object) -> Snapshot:
@@ -147,17 +139,25 @@ class ServiceCore:
         transition = SNAPSHOT_TRANSITIONS[action]
         wanted = frozenset(expected) if expected is not None else transition.allowed_from
         guards = {} if expected is not None else {g: None for g in transition.guards}
+        self._swap(snapshot, action, status, wanted, guards, detail, fields)
+        return self.inventory().get_snapshot(snapshot.id)
+
+    def _swap(self, subject: Volume | Snapshot, action: str, status: str, wanted: frozenset[str], guards: dict,
+              detail: str | None, fields: dict) -> None:
+        """The compare-and-swap of either entity and its history row, in one transaction; when it
+        loses, the error names the status found, and the guard that failed when the status was right."""
         inv = self.inventory()
+        snapshot = isinstance(subject, Snapshot)
+        find, cas, table = (inv.find_snapshot, inv.cas_snapshot, "snapshots") if snapshot else (inv.find, inv.cas, "volumes")
         with inv.write():
-            current = inv.find_snapshot(snapshot.id)
-            won = current is not None and inv.cas_snapshot(snapshot.id, wanted, status, guards=guards, **fields)
+            current = find(subject.id)
+            won = current is not None and cas(subject.id, wanted, status, guards=guards, **fields)
             if won:
-                inv.record(snapshot, "transition", action, from_status=current.status, to_status=status, detail=detail)
-            why = "" if won or current is None or current.status not in wanted else self._why(inv, "snapshots", snapshot.id, guards)
+                inv.record(subject, "transition", action, from_status=current.status, to_status=status, detail=detail)
+            why = "" if won or current is None or current.status not in wanted else self._why(inv, table, subject.id, guards)
         if not won:
-            raise InvalidState(snapshot.name, action, sorted(wanted), current.status if current else "deleted", why,
-                               kind="snapshot")
-        return inv.get_snapshot(snapshot.id)
+            raise InvalidState(subject.name, action, sorted(wanted), current.status if current else "deleted", why,
+                               kind="snapshot" if snapshot else "volume")
 
     def _settle(self, subject: Volume | Snapshot, action: str, work: Callable[[], dict | None], *,
                 rollback: str | None = None) -> Volume | Snapshot:
