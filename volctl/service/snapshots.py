@@ -124,11 +124,8 @@ class Snapshots(ServiceCore):
             def make() -> None:
                 source = self._lv_of(lvm, snapshot.lv_name, f"snapshot {snapshot.name}")
                 if source.is_thin_volume:
-                    lvm.snapshot(volume.lv_name, snapshot.lv_name)
-                    if size > snapshot.volume_size:
-                        lvm.extend(volume.lv_name, size)
-                    lvm.activate(snapshot.lv_name)
-                    lvm.activate(volume.lv_name, permanent=True)
+                    self._thin_copy(lvm, volume.lv_name, snapshot.lv_name, snapshot.volume_size, size,
+                                    activate_source=True)
                 else:
                     self._make_lv(lvm, volume.lv_name, size)
                     lvm.activate(snapshot.lv_name)
@@ -153,10 +150,7 @@ class Snapshots(ServiceCore):
             def make() -> None:
                 lv = self._lv_of(lvm, source.lv_name, f"volume {source.name}")
                 if lv.is_thin_volume:
-                    lvm.snapshot(volume.lv_name, source.lv_name)
-                    if size > source.size:
-                        lvm.extend(volume.lv_name, size)
-                    lvm.activate(volume.lv_name, permanent=True)
+                    self._thin_copy(lvm, volume.lv_name, source.lv_name, source.size, size)
                     return
                 temporary = self.settings.clone_snapshot_lv_name(volume.id)
                 lvm.snapshot(temporary, source.lv_name, source.size)
@@ -175,6 +169,19 @@ class Snapshots(ServiceCore):
             with self._working_on(volume):
                 volume = self._settle(volume, "create", make)
         return Outcome(volume)
+
+    @staticmethod
+    def _thin_copy(lvm: Lvm, lv_name: str, source: str, source_size: int, size: int, *,
+                   activate_source: bool = False) -> None:
+        """Cinder's thin copy: a thin snapshot of the source is the new volume, extended when
+        larger, its activation-skip flag cleared so it comes up at boot; a source snapshot is
+        activated first, as Cinder's create_volume_from_snapshot does."""
+        lvm.snapshot(lv_name, source)
+        if size > source_size:
+            lvm.extend(lv_name, size)
+        if activate_source:
+            lvm.activate(source)
+        lvm.activate(lv_name, permanent=True)
 
     def _drop_temporary(self, lvm: Lvm, name: str, size_gib: int) -> None:
         lv = lvm.get(name)
