@@ -19,18 +19,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from guard import require_guest  # noqa: E402
 
 
-def differences(ours: dict, full: dict) -> list[str]:
-    out = []
-    for key, name in (("targets", "wwn"), ("storage_objects", "name")):
-        a = {e.get(name): e for e in ours.get(key, [])}
-        b = {e.get(name): e for e in full.get(key, [])}
-        out += [f"{key}: {n}: only in volctl's file" for n in sorted(set(a) - set(b))]
-        out += [f"{key}: {n}: missing from volctl's file" for n in sorted(set(b) - set(a))]
-        out += [f"{key}: {n}: differs" for n in sorted(set(a) & set(b)) if a[n] != b[n]]
-    return out + [f"{k}: differs" for k in sorted((set(ours) | set(full)) - {"targets", "storage_objects"})
-                  if ours.get(k) != full.get(k)]
-
-
 def main() -> None:
     require_guest()
     import rtslib_fb
@@ -47,7 +35,7 @@ def main() -> None:
     for so in full.get("storage_objects", []):
         if so.get("exclusive") is True:  # the one key volctl drops on purpose (saved.restorable_by_older_rtslib)
             del so["exclusive"]
-    diff = differences(saved.normalized(ours), saved.normalized(full))
+    diff = saved.differences(saved.normalized(ours), saved.normalized(full))
     print(json.dumps({"equal": saved.normalized(ours) == saved.normalized(full), "targets": len(full.get("targets", [])),
                       "storage_objects": len(full.get("storage_objects", [])), "full_dump_s": round(seconds, 2),
                       "differences": diff[:20]}))

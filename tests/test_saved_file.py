@@ -264,3 +264,13 @@ def test_write_where_the_directory_cannot_be_made(tmp_path):
     (tmp_path / "etc").write_text("a file where the directory should be")
     with pytest.raises(EnvironmentProblem, match="cannot write the saved LIO config"):
         saved.write(tmp_path / "etc" / "target" / "saveconfig.json", DOCUMENT)
+
+
+def test_differences_name_each_entry_that_disagrees():
+    ours = {"targets": [{"wwn": "a", "x": 1}, {"wwn": "b"}], "storage_objects": [{"name": "a"}], "fabric_modules": []}
+    full = {"targets": [{"wwn": "a", "x": 2}, {"wwn": "c"}], "storage_objects": [{"name": "a"}], "fabric_modules": [1]}
+    assert saved.differences(ours, full) == [
+        "targets: b: only in volctl's file", "targets: c: missing from volctl's file", "targets: a: differs",
+        "fabric_modules: differs",
+    ]
+    assert saved.differences(ours, ours) == []

@@ -143,3 +143,16 @@ def normalized(document: dict) -> dict:
     result["targets"] = sorted(document.get("targets", []), key=lambda t: (t.get("fabric", ""), t.get("wwn", "")))
     result["fabric_modules"] = sorted(document.get("fabric_modules", []), key=lambda f: f.get("name", ""))
     return result
+
+
+def differences(ours: dict, full: dict, ours_is: str = "volctl's file") -> list[str]:
+    """Which entries two saved configs disagree on, by name: for a person reading why a check failed."""
+    out = []
+    for key, name in (("targets", "wwn"), ("storage_objects", "name")):
+        a = {e.get(name): e for e in ours.get(key, [])}
+        b = {e.get(name): e for e in full.get(key, [])}
+        out += [f"{key}: {n}: only in {ours_is}" for n in sorted(set(a) - set(b))]
+        out += [f"{key}: {n}: missing from {ours_is}" for n in sorted(set(b) - set(a))]
+        out += [f"{key}: {n}: differs" for n in sorted(set(a) & set(b)) if a[n] != b[n]]
+    return out + [f"{k}: differs" for k in sorted((set(ours) | set(full)) - {"targets", "storage_objects"})
+                  if ours.get(k) != full.get(k)]

@@ -387,19 +387,6 @@ def full_save(path: Path) -> dict:
     return document
 
 
-def differences(ours: dict, full: dict, ours_is: str = "volctl's file") -> list[str]:
-    """Which entries differ, by name, for a readable failure."""
-    out = []
-    for key, name in (("targets", "wwn"), ("storage_objects", "name")):
-        a = {e.get(name): e for e in ours.get(key, [])}
-        b = {e.get(name): e for e in full.get(key, [])}
-        out += [f"{key}: {n}: only in {ours_is}" for n in sorted(set(a) - set(b))]
-        out += [f"{key}: {n}: missing from {ours_is}" for n in sorted(set(b) - set(a))]
-        out += [f"{key}: {n}: differs" for n in sorted(set(a) & set(b)) if a[n] != b[n]]
-    return out + [f"{k}: differs" for k in sorted((set(ours) | set(full)) - {"targets", "storage_objects"})
-                  if ours.get(k) != full.get(k)]
-
-
 @pytest.mark.parametrize("others", [0, 20])
 def test_rtslib_saved_file_equals_a_full_save_and_targetctl_restores_it(volctl, two_volumes, tmp_path, others):
     ours = tmp_path / "saveconfig.json"
@@ -417,7 +404,7 @@ def test_rtslib_saved_file_equals_a_full_save_and_targetctl_restores_it(volctl, 
         assert all("exclusive" not in so for so in document["storage_objects"]), after
         full = full_save(tmp_path / "full.json")
         assert len(full["targets"]) >= others
-        assert saved.normalized(document) == saved.normalized(full), (after, differences(document, full))
+        assert saved.normalized(document) == saved.normalized(full), (after, saved.differences(document, full))
         return full
 
     # A full dump with 20 other targets took 12-15 s in the guest (TCG, loaded host), so with them
@@ -446,7 +433,7 @@ def test_rtslib_saved_file_equals_a_full_save_and_targetctl_restores_it(volctl, 
         after = full_save(tmp_path / "restored.json")
         # nothing in a dump is volatile: after the restore it equals the one before, key for key and
         # in the same order (unit serials, LUN and mapped-LUN link names, every attribute, ALUA)
-        assert saved.normalized(after) == saved.normalized(full), differences(after, full, "the restored config")
+        assert saved.normalized(after) == saved.normalized(full), saved.differences(after, full, "the restored config")
         assert configfs_acls(p) == {INITIATOR_1} and configfs_acls(q) == {INITIATOR_2}
 
     tvolctl("disconnect", "rts-p", "--initiator", INITIATOR_1)
