@@ -24,16 +24,11 @@ FLOW_GOAL = 1.2  # the seed's flow with rtslib within 1.2x of the bare rtslib ca
 SHOW_GOAL = 3.0  # show --json from a regular install within 3x of the interpreter running the one query
 
 
-def run_guest(args, log, vm_available, other_vm_running) -> dict:
+def run_guest(args, log, vm_available, wait_for_other_guests) -> dict:
     ok, why = vm_available()
     if not ok:
         return {"skipped": why}
-    waited = 0.0
-    while other_vm_running() and waited < args.vm_wait:
-        if waited == 0:
-            log(f"  another QEMU guest is running; waiting up to {args.vm_wait:g} s for it to finish")
-        time.sleep(10)
-        waited += 10
+    wait_for_other_guests(args)  # then runs even beside one: its figures are ratios within the boot
     out_dir = RESULTS / f"vm-helpers-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "helpers.json"

@@ -63,17 +63,22 @@ def other_vm_running() -> bool:
     return bool(done.stdout.strip())
 
 
-def run_vm(args) -> dict:
-    ok, why = vm_available()
-    if not ok:
-        return {"skipped": why}
+def wait_for_other_guests(args) -> bool:
+    """Wait up to --vm-wait for other QEMU guests to finish; whether one still runs."""
     waited = 0.0
     while other_vm_running() and waited < args.vm_wait:
         if waited == 0:
             log(f"  another QEMU guest is running; waiting up to {args.vm_wait:g} s for it to finish")
         time.sleep(10)
         waited += 10
-    if other_vm_running():
+    return other_vm_running()
+
+
+def run_vm(args) -> dict:
+    ok, why = vm_available()
+    if not ok:
+        return {"skipped": why}
+    if wait_for_other_guests(args):
         return {"skipped": f"another QEMU guest was still running after {args.vm_wait:g} s"}
     out_dir = RESULTS / f"vm-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,7 +277,7 @@ def main() -> None:
         results["regular"] = helpers_report.run_regular(args, log)
     if "4" in parts and not args.quick and not args.no_vm:
         log("part 4: the target helpers in the QEMU guest")
-        results["vm_helpers"] = helpers_report.run_guest(args, log, vm_available, other_vm_running)
+        results["vm_helpers"] = helpers_report.run_guest(args, log, vm_available, wait_for_other_guests)
     m["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_s"] = time.monotonic() - started
     results["goals"] = goals(results)
