@@ -6,10 +6,18 @@ record of every call with whether the host-wide LIO lock was held when it was ma
 Calls are recorded as tuples naming the objects by their configfs paths relative to the iscsi
 directory (`IQN/tpgt_1`, `IQN/tpgt_1/acls/INITIATOR`) and storage objects as `block/NAME`, so a
 test can assert which objects were handed to which constructor, in which order.
+
+Storage objects also live where the kernel keeps them, `core/iblock_N/NAME` beside the iscsi
+directory, and `tcm.bs_cache` is rtslib's per-process index of them, kept as rtslib keeps it:
+filled from core/ when it is empty, trusted otherwise. So a stale index misleads the helper here
+as it would on a host, and what "another process" does (`elsewhere_make`, `elsewhere_remove`)
+changes core/ without this process's index knowing. A stale index that hands out a taken HBA, or
+makes a second storage object of one name, fails the test.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import types
 from dataclasses import dataclass
@@ -31,7 +39,7 @@ class _Failure:
 
 
 class _BsCache(dict):
-    """rtslib.tcm.bs_cache: the per-process index of backstores."""
+    """rtslib.tcm.bs_cache: the per-process index of backstores, "iblock/NAME" -> HBA number."""
 
     def __init__(self, rts: FakeRtslib):
         super().__init__()
@@ -43,10 +51,12 @@ class _BsCache(dict):
 
 
 class FakeRtslib:
-    LOOKUPS = ("RTSRoot", "bs_cache.clear", "dump", "RTSRoot.dump")
+    LOOKUPS = ("RTSRoot", "bs_cache.clear", "bs_cache.fill", "dump", "RTSRoot.dump")
 
     def __init__(self, configfs: Path, lock_path: Path):
         self.configfs = configfs
+        self.core = configfs.parent / "core"
+        self.core.mkdir(exist_ok=True)  # there whenever target_core_mod is loaded
         self.lock_path = lock_path
         self.calls: list[tuple] = []
         self.locked: list[bool] = []
@@ -72,14 +82,21 @@ class FakeRtslib:
 
         def BlockStorageObject(name, dev=None, wwn=None, readonly=False, write_back=False, index=None, exclusive=True):  # noqa: N802
             rts.record("BlockStorageObject", name, dev)
+            cache = module.tcm.bs_cache
+            if not cache:  # rtslib's _Backstore: an empty index is filled from configfs, else trusted
+                rts.record("bs_cache.fill")
+                for so_dir in rts.core.glob("*_*/*/"):
+                    cache[f"{so_dir.parent.name.rpartition('_')[0]}/{so_dir.name}"] = int(so_dir.parent.name.rpartition("_")[2])
+            number = cache.get(f"iblock/{name}")
             if dev is None:
-                if name not in rts.storage_objects:
+                if number is None or not (rts.core / f"iblock_{number}" / name).is_dir():
                     raise RTSLibError(f"No such storage object: block:{name}")
                 return rts.storage_objects[name]
-            if name in rts.storage_objects:
+            if number is not None:
                 raise RTSLibError(f"Storage object block/{name} exists")
-            so = rts.storage_objects[name] = StorageObject(rts, name, dev)
-            return so
+            number = next(i for i in itertools.count() if i not in set(cache.values()))
+            cache[f"iblock/{name}"] = number
+            return rts.make_storage_object(name, dev, number)
 
         def Target(fabric_module, wwn=None, mode="any"):  # noqa: N802
             rts.record("Target", fabric_module.name, wwn, mode)
@@ -164,6 +181,19 @@ class FakeRtslib:
         self.calls.clear()
         self.locked.clear()
 
+    def elsewhere_make(self, name: str, dev: str) -> None:
+        """Another process makes a storage object (its own index filled from core/ now)."""
+        taken = {int(hba.name.rpartition("_")[2]) for hba in self.core.glob("*_*")}
+        self.make_storage_object(name, dev, next(i for i in itertools.count() if i not in taken))
+
+    def elsewhere_remove(self, name: str) -> None:
+        """Another process removes a storage object and its HBA, as rtslib's delete does."""
+        so = self.storage_objects.pop(name)
+        shutil.rmtree(self.core / f"iblock_{so.number}")
+
+    def hbas(self) -> dict[str, list[str]]:
+        return {hba.name: sorted(p.name for p in hba.iterdir()) for hba in sorted(self.core.glob("*_*"))}
+
     # -- what the fakes share ----------------------------------------------------------------
 
     def record(self, *call) -> None:
@@ -173,6 +203,14 @@ class FakeRtslib:
             if failure.call == call[0] and failure.times != 0 and (self.making(call) or not failure.making_only):
                 failure.times -= 1
                 raise RTSLibError(failure.message)
+
+    def make_storage_object(self, name: str, dev: str, number: int) -> StorageObject:
+        hba = self.core / f"iblock_{number}"
+        assert name not in self.storage_objects, f"a second storage object named {name}: a stale index missed the first"
+        assert not (hba.is_dir() and any(hba.iterdir())), f"{hba.name} holds {list(hba.iterdir())}: a stale index handed it out"
+        (hba / name).mkdir(parents=True)
+        so = self.storage_objects[name] = StorageObject(self, name, dev, number)
+        return so
 
     def mkdir(self, path: str) -> None:
         (self.configfs / path).mkdir(parents=True, exist_ok=True)
@@ -190,13 +228,15 @@ class FakeRtslib:
 class StorageObject:
     plugin = "block"
 
-    def __init__(self, rts: FakeRtslib, name: str, dev: str):
-        self.rts, self.name, self.dev = rts, name, dev
+    def __init__(self, rts: FakeRtslib, name: str, dev: str, number: int):
+        self.rts, self.name, self.dev, self.number = rts, name, dev, number
         self.path = f"block/{name}"
 
     def delete(self, save=False):
         self.rts.record("delete", self.path)
         del self.rts.storage_objects[self.name]
+        shutil.rmtree(self.rts.core / f"iblock_{self.number}")  # rtslib removes the HBA with it
+        self.rts.module.tcm.bs_cache.pop(f"iblock/{self.name}", None)
 
     def data(self) -> dict:
         return {"name": self.name, "plugin": "block", "dev": self.dev, "exclusive": True, "readonly": False,

@@ -90,11 +90,55 @@ def test_create_portals_brackets_ipv6_and_sets_iser_on_each(target, rts):
     assert rts.made() == cinder_rtstool_create(ips=("10.0.0.5", "[fd00::5]", "[fd00::6]"), port=3261, iser=True)
 
 
-def test_create_looks_up_its_storage_object_with_a_fresh_backstore_cache(target, rts):
-    """Another process may have taken a backstore index since this one filled rtslib's cache."""
-    create(target)
-    first_made = rts.calls.index(rts.made()[0])
-    assert rts.calls[:first_made] == [("RTSRoot",), ("bs_cache.clear",), ("BlockStorageObject", IQN, None)]
+def iqn_of(n: int) -> str:
+    return f"{PREFIX}volume-00000000-0000-4000-8000-{n:012d}"
+
+
+def test_creates_in_one_process_fill_rtslibs_index_once(target, rts):
+    """A restore makes N exports in one process, releasing the lock between them: refilling
+    rtslib's index before each (every HBA directory listed) would read N x N directories."""
+    create(target, iqn=iqn_of(0), dev="/dev/vg/lv0")
+    rts.calls.clear()
+    for n in range(1, 20):
+        create(target, iqn=iqn_of(n), dev=f"/dev/vg/lv{n}")
+    assert ("bs_cache.fill",) not in rts.calls and ("bs_cache.clear",) not in rts.calls
+    assert rts.hbas() == {f"iblock_{n}": [iqn_of(n)] for n in range(20)}
+
+
+def test_an_hba_another_process_took_is_not_handed_out_again(target, rts):
+    create(target, iqn=iqn_of(0))
+    rts.elsewhere_make(iqn_of(1), "/dev/vg/elsewhere")  # cinder-rtstool or another volctl, in iblock_1
+    create(target, iqn=iqn_of(2))
+    assert rts.hbas() == {"iblock_0": [iqn_of(0)], "iblock_1": [iqn_of(1)], "iblock_2": [iqn_of(2)]}
+    assert rts.calls.count(("bs_cache.clear",)) == 1
+
+
+def test_a_leftover_another_process_made_since_the_index_was_filled_is_found(target, rts):
+    create(target, iqn=iqn_of(0))
+    rts.elsewhere_make(IQN, DEV)  # an export killed after its storage object, in another process
+    with pytest.raises(TargetFailed, match="exists without its target"):
+        create(target)
+    assert not target.is_live(IQN)
+
+
+def test_an_hba_freed_and_taken_again_elsewhere_is_not_handed_out(target, rts):
+    """The same HBA directories, other names: the index is stale only about others' objects, and
+    a stale entry keeps its number taken, so nothing is handed out twice."""
+    create(target, iqn=iqn_of(0))
+    create(target, iqn=iqn_of(1))
+    rts.elsewhere_remove(iqn_of(0))
+    rts.elsewhere_make(iqn_of(5), "/dev/vg/elsewhere")  # takes iblock_0 again
+    create(target, iqn=iqn_of(2))
+    assert rts.hbas() == {"iblock_0": [iqn_of(5)], "iblock_1": [iqn_of(1)], "iblock_2": [iqn_of(2)]}
+
+
+def test_a_removed_storage_object_is_not_found_through_a_stale_index(target, rts):
+    rts.elsewhere_make(IQN, DEV)
+    create(target, iqn=iqn_of(0))  # fills the index: it now names IQN's HBA
+    rts.elsewhere_remove(IQN)
+    rts.elsewhere_make(iqn_of(9), "/dev/vg/elsewhere")  # the same HBA numbers as the index names
+    create(target)  # no leftover any more: made, in a free HBA
+    assert target.has_lun(IQN) and rts.hbas()["iblock_2"] == [IQN]
 
 
 def test_create_of_a_live_target_changes_nothing(target, rts):

@@ -13,6 +13,8 @@ are why it exists:
 
 from __future__ import annotations
 
+import os
+import re
 from functools import cached_property
 from typing import Sequence
 
@@ -22,6 +24,8 @@ from volctl.redact import mask
 from volctl.targets import saved
 from volctl.targets.base import TargetHelper
 
+# An HBA directory under configfs's target/core (iblock_0, fileio_3, rd_mcp_2), as rtslib names them.
+_HBA = re.compile(r".+_[0-9]+")
 _RTSLIB_MISSING = ('target_helper = "rtslib" needs rtslib-fb in the Python that runs volctl '
                    "(pip install 'volctl[rtslib]')")
 
@@ -63,11 +67,31 @@ class RtslibTarget(TargetHelper):
                 so = lun.storage_object
                 if so.plugin == saved.BLOCK_PLUGIN and so.name == iqn:
                     return so
-        self._rts.tcm.bs_cache.clear()  # another process may have made or removed one since
+        self._fresh_backstore_index()
         try:
             return self._rts.BlockStorageObject(iqn)
         except self._rts.utils.RTSLibError:
+            if any(key.endswith(f"/{iqn}") for key in self._rts.tcm.bs_cache):
+                # named in the index but gone (removed elsewhere, its HBA number taken again):
+                # the create that follows would take the stale entry for one that exists
+                self._rts.tcm.bs_cache.clear()
             return None
+
+    def _fresh_backstore_index(self) -> None:
+        """Empty rtslib's per-process index of storage objects (`tcm.bs_cache`: name to HBA index,
+        filled from configfs when empty) when it no longer names the HBA directories that are
+        there: another process may have made or removed one since it was filled, and a stale
+        index would hand out a taken HBA or miss a storage object. Refilling lists every HBA
+        directory, so doing it before every export made a restore of N exports read N x N of them
+        (BENCHMARKS.md section 4, 1,000 exports); this check reads one directory."""
+        index = self._rts.tcm.bs_cache
+        try:
+            present = {name for name in os.listdir(self.configfs.parent / "core") if _HBA.fullmatch(name)}
+        except OSError:
+            present = None  # no core/ to compare with: rtslib's own lookup decides
+        known = {f"{key.partition('/')[0]}_{number}" for key, number in index.items()}
+        if present != known:
+            index.clear()
 
     # -- the primitives ----------------------------------------------------------------------
 
