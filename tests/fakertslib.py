@@ -38,6 +38,17 @@ class _Failure:
     making_only: bool
 
 
+def _hba_parts(name: str) -> tuple[str, int]:
+    """An HBA directory's name, iblock_3, as rtslib splits it: ("iblock", 3)."""
+    prefix, _, number = name.rpartition("_")
+    return prefix, int(number)
+
+
+def _lowest_free(taken: set[int]) -> int:
+    """The HBA number rtslib hands out: the lowest one not taken."""
+    return next(i for i in itertools.count() if i not in taken)
+
+
 class _BsCache(dict):
     """rtslib.tcm.bs_cache: the per-process index of backstores, "iblock/NAME" -> HBA number."""
 
@@ -86,7 +97,8 @@ class FakeRtslib:
             if not cache:  # rtslib's _Backstore: an empty index is filled from configfs, else trusted
                 rts.record("bs_cache.fill")
                 for so_dir in rts.core.glob("*_*/*/"):
-                    cache[f"{so_dir.parent.name.rpartition('_')[0]}/{so_dir.name}"] = int(so_dir.parent.name.rpartition("_")[2])
+                    prefix, number = _hba_parts(so_dir.parent.name)
+                    cache[f"{prefix}/{so_dir.name}"] = number
             number = cache.get(f"iblock/{name}")
             if dev is None:
                 if number is None or not (rts.core / f"iblock_{number}" / name).is_dir():
@@ -94,8 +106,7 @@ class FakeRtslib:
                 return rts.storage_objects[name]
             if number is not None:
                 raise RTSLibError(f"Storage object block/{name} exists")
-            number = next(i for i in itertools.count() if i not in set(cache.values()))
-            cache[f"iblock/{name}"] = number
+            number = cache[f"iblock/{name}"] = _lowest_free(set(cache.values()))
             return rts.make_storage_object(name, dev, number)
 
         def Target(fabric_module, wwn=None, mode="any"):  # noqa: N802
@@ -183,8 +194,7 @@ class FakeRtslib:
 
     def elsewhere_make(self, name: str, dev: str) -> None:
         """Another process makes a storage object (its own index filled from core/ now)."""
-        taken = {int(hba.name.rpartition("_")[2]) for hba in self.core.glob("*_*")}
-        self.make_storage_object(name, dev, next(i for i in itertools.count() if i not in taken))
+        self.make_storage_object(name, dev, _lowest_free({_hba_parts(hba.name)[1] for hba in self.core.glob("*_*")}))
 
     def elsewhere_remove(self, name: str) -> None:
         """Another process removes a storage object and its HBA, as rtslib's delete does."""
