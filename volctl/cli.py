@@ -1,52 +1,19 @@
-"""The root click group: global options, the App object commands receive, and the one place
-where errors become exit codes."""
+"""The root click group: global options, the App object (volctl/app.py) commands receive, and
+the one place where errors become exit codes."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from volctl import __version__, output
+from volctl.app import App
 from volctl.commands import COMMANDS
 from volctl.config import DEFAULT_DB
 from volctl.errors import ExitCode, UsageError, VolctlError, quoted
-
-if TYPE_CHECKING:
-    from volctl.service import VolumeService
-
-
-@dataclass
-class App:
-    """What every command gets through @pass_obj. Tests may hand in one with a prepared service."""
-
-    db: str = DEFAULT_DB
-    config: str | None = None
-    json: bool = False
-    verbose: bool = False
-    _service: "VolumeService | None" = field(default=None, repr=False)
-
-    @property
-    def service(self) -> "VolumeService":
-        if self._service is None:
-            from volctl.config import load_settings
-            from volctl.service import VolumeService
-
-            # LIO's configfs tree and saved config; overridable so whole processes can run against a fake host.
-            lio = {key: Path(os.environ[var]) for key, var in (("configfs", "VOLCTL_CONFIGFS"), ("save_file", "VOLCTL_LIO_SAVE_FILE"),
-                                                               ("host_root", "VOLCTL_HOST_ROOT"))
-                   if os.environ.get(var)}
-            self._service = VolumeService(self.db, load_settings(self.config), **lio)
-        return self._service
-
-    def notes(self, notes: tuple[str, ...] | list[str]) -> None:
-        for line in [*self.service.warnings, *notes]:
-            output.note(line)
 
 
 class VolctlGroup(click.Group):

@@ -9,6 +9,7 @@ from typing import Callable
 import click
 
 from volctl import completion, validate
+from volctl.app import App
 from volctl.errors import UsageError, quoted
 
 
@@ -32,8 +33,6 @@ VOLUME_REF = _Validated("volume", validate.volume_ref)
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
-        from volctl.cli import App
-
         ctx.ensure_object(App).json = True
 
 

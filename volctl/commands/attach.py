@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import json_option, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -13,7 +20,7 @@ from volctl.commands._options import json_option, volume_argument
 @click.option("--initiator", metavar="IQN", help="The initiator this attachment uses (default: found from the connections).")
 @json_option
 @click.pass_obj
-def attach(app, *, volume: str, instance: str, host: str | None, mountpoint: str | None, mode: str,
+def attach(app: App, *, volume: str, instance: str, host: str | None, mountpoint: str | None, mode: str,
            initiator: str | None) -> None:
     """Record an attachment (attaching -> in-use/attached). Idempotent per instance.
 

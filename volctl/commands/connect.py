@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import connector_options, json_option, read_connector, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -10,7 +17,7 @@ from volctl.commands._options import connector_options, json_option, read_connec
 @click.option("--multipath", is_flag=True, help="Return the portal lists even with one portal.")
 @json_option
 @click.pass_obj
-def connect(app, *, volume: str, initiator: str | None, connector_file: str | None, multipath: bool) -> None:
+def connect(app: App, *, volume: str, initiator: str | None, connector_file: str | None, multipath: bool) -> None:
     """Give an initiator access (export if needed, add its ACL) and print Cinder's connection info.
 
     \b

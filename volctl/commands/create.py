@@ -1,9 +1,16 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl import completion, validate
 from volctl.commands._options import GIB, VOLUME_REF, exclusive, json_option
 from volctl.commands.snapshot import SNAPSHOT_REF
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -18,7 +25,7 @@ from volctl.commands.snapshot import SNAPSHOT_REF
               shell_complete=completion.volume, help="A clone of this volume.")
 @json_option
 @click.pass_obj
-def create(app, *, size: int | None, name: str | None, multiattach: bool, volume_id: str | None,
+def create(app: App, *, size: int | None, name: str | None, multiattach: bool, volume_id: str | None,
            snapshot: str | None, source_volume: str | None) -> None:
     """Create a volume: an LV named from its id (creating -> available, or error); from a snapshot
     or a clone of a volume (thin: a thin snapshot; thick: a new LV and a dd copy).

@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import completion, output
 from volctl.commands._options import exclusive, json_option, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -12,7 +19,7 @@ from volctl.commands._options import exclusive, json_option, volume_argument
               shell_complete=completion.instance, help="End the attachment of this instance.")
 @json_option
 @click.pass_obj
-def detach(app, *, volume: str, attachment_id: str | None, instance: str | None) -> None:
+def detach(app: App, *, volume: str, attachment_id: str | None, instance: str | None) -> None:
     """End an attachment (in-use -> detaching -> in-use or available); the export goes with the last one.
 
     \b

@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import connector_options, json_option, read_connector, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -9,7 +16,7 @@ from volctl.commands._options import connector_options, json_option, read_connec
 @connector_options
 @json_option
 @click.pass_obj
-def disconnect(app, *, volume: str, initiator: str | None, connector_file: str | None) -> None:
+def disconnect(app: App, *, volume: str, initiator: str | None, connector_file: str | None) -> None:
     """Remove an initiator's ACL (cinder-rtstool delete-initiator, save).
 
     On a multiattach volume the ACL stays while another live attachment uses the same initiator.

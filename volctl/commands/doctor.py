@@ -1,8 +1,15 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import SECONDS, json_option
 from volctl.errors import ExitCode
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -11,7 +18,7 @@ from volctl.errors import ExitCode
               help="How long a volume may sit in creating/attaching/detaching/deleting/extending before it counts as stuck.")
 @json_option
 @click.pass_obj
-def doctor(app, *, repair: bool, stale_after: float) -> int:
+def doctor(app: App, *, repair: bool, stale_after: float) -> int:
     """Compare the inventory with the host (LVs, LIO targets, ACLs, saved LIO config) and report drift.
 
     Exits 0 when everything agrees (or everything found was repaired), 5 when drift remains.

@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import json_option, size_option, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -9,7 +16,7 @@ from volctl.commands._options import json_option, size_option, volume_argument
 @size_option
 @json_option
 @click.pass_obj
-def extend(app, *, volume: str, size: int) -> None:
+def extend(app: App, *, volume: str, size: int) -> None:
     """Grow an available volume to GIB (extending -> available, or error_extending).
 
     \b

@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import json_option, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command("reset-state")
@@ -10,7 +17,7 @@ from volctl.commands._options import json_option, volume_argument
 @click.option("--attach-status", metavar="A", help="The new attach status, e.g. detached.")
 @json_option
 @click.pass_obj
-def reset_state(app, *, volume: str, status: str, attach_status: str | None) -> None:
+def reset_state(app: App, *, volume: str, status: str, attach_status: str | None) -> None:
     """Admin escape hatch: set a volume's status as given, recorded in history.
 
     Warns when the host disagrees (an export or ACL still present while resetting to available).

@@ -1,8 +1,15 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl import completion
 from volctl.commands._options import VOLUME_REF, json_option
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 # A bar for a person only when there is something to watch: each volume costs a few seconds.
 BAR_FROM = 6
@@ -12,7 +19,7 @@ BAR_FROM = 6
 @click.argument("volumes", metavar="[VOL]...", nargs=-1, type=VOLUME_REF, shell_complete=completion.volume)
 @json_option
 @click.pass_obj
-def restore(app, *, volumes: tuple[str, ...]) -> int:
+def restore(app: App, *, volumes: tuple[str, ...]) -> int:
     """Re-create, from the inventory, every recorded export missing on the host (at boot).
 
     For each volume with a recorded export (or each VOL named): activate its LV (lvchange -K),

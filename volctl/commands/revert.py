@@ -1,8 +1,15 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import output
 from volctl.commands._options import json_option, volume_argument
 from volctl.commands.snapshot import SNAPSHOT_REF
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 
 @click.command()
@@ -11,7 +18,7 @@ from volctl.commands.snapshot import SNAPSHOT_REF
               help="The volume's latest snapshot, of its current size.")
 @json_option
 @click.pass_obj
-def revert(app, *, volume: str, snapshot: str) -> None:
+def revert(app: App, *, volume: str, snapshot: str) -> None:
     """Revert a thick volume to its latest snapshot (reverting -> available): lvconvert --merge,
     then the snapshot is made again. The volume must be available and not exported.
 

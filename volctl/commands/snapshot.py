@@ -1,7 +1,14 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from volctl import completion, output, validate
 from volctl.commands._options import VOLUME_REF, _Validated, json_option, volume_argument
+
+if TYPE_CHECKING:
+    from volctl.app import App
 
 SNAPSHOT_REF = _Validated("snapshot", validate.snapshot_ref)
 snapshot_argument = click.argument("snapshot", metavar="SNAP", type=SNAPSHOT_REF, shell_complete=completion.snapshot)
@@ -18,7 +25,7 @@ def snapshot() -> None:
 @click.option("--force", is_flag=True, help="Also snapshot an in-use volume (what its writers have not flushed is not in it).")
 @json_option
 @click.pass_obj
-def snapshot_create(app, *, volume: str, name: str | None, force: bool) -> None:
+def snapshot_create(app: App, *, volume: str, name: str | None, force: bool) -> None:
     """Snapshot an available volume (in-use with --force): creating -> available, or error.
 
     \b
@@ -34,7 +41,7 @@ def snapshot_create(app, *, volume: str, name: str | None, force: bool) -> None:
 @click.argument("volume", metavar="[VOL]", type=VOLUME_REF, required=False, shell_complete=completion.volume)
 @json_option
 @click.pass_obj
-def snapshot_list(app, *, volume: str | None) -> None:
+def snapshot_list(app: App, *, volume: str | None) -> None:
     """List snapshots, of one volume or of all (oldest first).
 
     \b
@@ -49,7 +56,7 @@ def snapshot_list(app, *, volume: str | None) -> None:
 @snapshot_argument
 @json_option
 @click.pass_obj
-def snapshot_show(app, *, snapshot: str) -> None:
+def snapshot_show(app: App, *, snapshot: str) -> None:
     """Show one snapshot.
 
     \b
@@ -63,7 +70,7 @@ def snapshot_show(app, *, snapshot: str) -> None:
 @snapshot_argument
 @json_option
 @click.pass_obj
-def snapshot_delete(app, *, snapshot: str) -> None:
+def snapshot_delete(app: App, *, snapshot: str) -> None:
     """Delete a snapshot: zero a thick one's COW store (volume_clear), lvremove. History stays.
 
     \b
