@@ -122,7 +122,7 @@ def _merge(save_file: Path, parts: list[Path]) -> None:
 
 
 def build(db: Path, config: Path, ids: list[str], first: int, count: int) -> dict:
-    from volctl import formats  # noqa: F401  (imported as the CLI would, before the service)
+    from volctl import iscsi  # noqa: F401  (imported as the CLI would, before the service)
     from volctl.config import load_settings
     from volctl.inventory import Inventory, now
     from volctl.service import VolumeService
@@ -141,9 +141,10 @@ def build(db: Path, config: Path, ids: list[str], first: int, count: int) -> dic
     rows = time.monotonic()
     real = VolumeService(db, settings)
     real.inventory()  # makes the lock directory
-    save_file = real.target.save_file
+    lio = real.targets.for_new_export()
+    save_file = lio.save_file
     if not save_file.exists():
-        real.target.save()  # what the first connect on a host without a saved config does
+        lio.save()  # what the first connect on a host without a saved config does
     work = Path(tempfile.mkdtemp(prefix="volctl-build-"))
     parts, walls = [], []
     for start in range(first, first + count, CHUNK):
@@ -158,7 +159,7 @@ def build(db: Path, config: Path, ids: list[str], first: int, count: int) -> dic
         svc.inventory().close()
     connected = time.monotonic()
     _merge(save_file, parts)
-    unsaved = real.target.unsaved(settings.target_prefix)
+    unsaved = lio.unsaved()
     if unsaved:
         raise RuntimeError(f"saved config and configfs differ for {len(unsaved)} targets, e.g. {unsaved[:3]}")
     walls.sort()

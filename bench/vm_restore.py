@@ -26,7 +26,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "vm")]
 
 from guard import require_guest  # noqa: E402
 
-from volctl import formats  # noqa: E402
+from volctl import iscsi  # noqa: E402
 from volctl.inventory import Inventory, now  # noqa: E402
 from volctl.model import Connection  # noqa: E402
 
@@ -61,8 +61,8 @@ def build(work: Path, count: int) -> Path:
             stamp = now()
             inv.add_volume(id=vid, name=f"r{count}-{i:03d}", size=1, status="available", attach_status="detached",
                            multiattach=0, volume_group=VG, lv_name=lv,
-                           provider_location=formats.provider_location(("127.0.0.1",), 3260, iqn),
-                           provider_auth=formats.provider_auth(formats.generate_chap()), created_at=stamp, updated_at=stamp)
+                           provider_location=iscsi.provider_location(("127.0.0.1",), 3260, iqn),
+                           provider_auth=iscsi.provider_auth(iscsi.generate_chap()), created_at=stamp, updated_at=stamp)
             initiator = f"iqn.2024-01.test.volctl:bench{i:03d}"
             inv.add_connection(Connection(vid, initiator, {"initiator": initiator}, stamp))
     inv.close()

@@ -111,6 +111,11 @@ def volctl(make_service, db_path):
     return run
 
 
+def lio_of(service: VolumeService):
+    """The service's LIO helper (the one target_helper picks)."""
+    return next(driver for driver in service.targets.all() if driver.family == "lio")
+
+
 def inventory_tables(db_path: Path) -> dict:
     """Every table of the inventory, rows sorted, read without changing the file: what a refused
     command must leave exactly as it was."""

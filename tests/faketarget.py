@@ -1,11 +1,11 @@
-"""An in-memory LIO behind volctl's target-helper seam (volctl/targets/base.py), for tests about
+"""An in-memory LIO behind volctl's LIO helper seam (volctl/targets/lio.py), for tests about
 what the service, doctor and restore do rather than which command lines a helper runs (only
 tests/test_target_*.py assert those).
 
 `FakeLio` is the host's LIO: the live targets, a configfs-like tree kept as the kernel lays out
-what base.py reads (<configfs>/<iqn>/tpgt_1/lun/lun_0, <configfs>/<iqn>/tpgt_1/acls/<initiator>),
+what lio.py reads (<configfs>/<iqn>/tpgt_1/lun/lun_0, <configfs>/<iqn>/tpgt_1/acls/<initiator>),
 every primitive call with whether the host-wide LIO lock was held at that moment, and every
-write of the saved config. `FakeTarget` is one helper instance (one volctl process) on it: each
+write of the saved config. `FakeLioTarget` is one helper instance (one volctl process) on it: each
 service gets its own, as each process has its own pending change set, while all share the LIO.
 
 The saved config is written in rtslib's shape, and a persist rewrites only the targets it is
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Sequence
 
 from volctl.errors import EnvironmentProblem, TargetFailed, VolctlError
-from volctl.formats import Chap
+from volctl.iscsi import Chap
 from volctl.locks import FileLock
-from volctl.targets.base import TargetHelper
+from volctl.targets.lio import LioTarget
 
 _WWN_PREFIXES = ("iqn.", "eui.", "naa.")
 
@@ -169,8 +169,8 @@ def saveconfig(targets: dict[str, LiveTarget]) -> dict:
     }
 
 
-class FakeTarget(TargetHelper):
-    name = "fake"
+class FakeLioTarget(LioTarget):
+    name = "fake-lio"
 
     def __init__(self, lock: FileLock, configfs: Path, save_file: Path, lio: FakeLio | None = None, **options):
         """options: what else the base class takes (the iSCSI settings)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1
-from volctl import formats
+from volctl import iscsi
 from volctl.locks import Locks
 from volctl.lvm import GIB
 
@@ -247,7 +247,7 @@ def test_targets_without_volctls_prefix_or_template_are_not_orphans(volctl, serv
 
 def test_missing_target_of_a_recorded_export_is_recreated_with_its_acls(volctl, service, host, db_path):
     v1 = exported(service, "v1", INITIATOR_1, INITIATOR_2)
-    chap = formats.parse_provider_auth(v1.provider_auth)
+    chap = iscsi.parse_provider_auth(v1.provider_auth)
     on_host(host, "cinder-rtstool", "delete", iqn(v1))  # e.g. lost with a LIO restart, saved so
     on_host(host, "cinder-rtstool", "save")
     before_inv = inventory_dump(db_path)
@@ -285,7 +285,7 @@ def test_target_a_killed_export_left_is_recorded(volctl, service, host, db_path)
 
 def test_acl_a_killed_connect_left_is_recorded_and_kept(volctl, service, host, db_path):
     v1 = exported(service, "v1", INITIATOR_1)
-    chap = formats.parse_provider_auth(v1.provider_auth)
+    chap = iscsi.parse_provider_auth(v1.provider_auth)
     on_host(host, "cinder-rtstool", "add-initiator", iqn(v1), chap.username, chap.password, INITIATOR_2)
     on_host(host, "cinder-rtstool", "save")
     before_host = host_state(host)
@@ -297,7 +297,7 @@ def test_acl_a_killed_connect_left_is_recorded_and_kept(volctl, service, host, d
 
 def test_missing_acl_of_a_recorded_connection_is_added_again(volctl, service, host, db_path):
     v1 = exported(service, "v1", INITIATOR_1, INITIATOR_2)
-    chap = formats.parse_provider_auth(v1.provider_auth)
+    chap = iscsi.parse_provider_auth(v1.provider_auth)
     on_host(host, "cinder-rtstool", "delete-initiator", iqn(v1), INITIATOR_2)
     on_host(host, "cinder-rtstool", "save")
     before_inv = inventory_dump(db_path)

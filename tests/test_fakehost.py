@@ -9,8 +9,8 @@ import pytest
 from fakehost import FakeHost, FakeTarget
 
 from volctl.errors import CommandFailed, ToolMissing
-from volctl.formats import Chap
-from volctl.targets.lio import LioAdm as LioTarget
+from volctl.iscsi import Chap
+from volctl.targets.lioadm import LioAdm as LioTarget
 from volctl.locks import FileLock
 from volctl.lvm import GIB, Lvm
 
@@ -70,7 +70,7 @@ def test_volctls_own_command_lines_all_work(host, tmp_path):
     assert lio.targets() == [IQN]
     assert host.targets[IQN].portals == ("192.0.2.1:3260", "[2001:db8::1]:3260")
     lio.add_initiator(IQN, CHAP, INITIATOR)
-    assert lio.acls(IQN) == [INITIATOR]
+    assert lio.hosts(IQN) == [INITIATOR]
     assert lio.delete_initiator(IQN, INITIATOR) is True
     assert lio.delete_initiator(IQN, INITIATOR) is False
     lio.save()

@@ -75,7 +75,7 @@ def test_migrations_create_the_exact_schema(inv):
     assert db["volumes"].columns_dict == {
         "id": str, "name": str, "size": int, "status": str, "attach_status": str, "multiattach": int,
         "volume_group": str, "lv_name": str, "provider_location": str, "provider_auth": str, "previous_status": str,
-        "created_at": str, "updated_at": str,
+        "created_at": str, "updated_at": str, "target_helper": str,
     }
     assert db["attachments"].columns_dict == {
         "id": str, "volume_id": str, "instance_uuid": str, "attached_host": str, "mountpoint": str, "attach_mode": str,
@@ -228,7 +228,7 @@ def test_add_find_get(inv):
     by_id, by_name = inv.get(vid(1)), inv.get("vol1")
     assert by_id == by_name
     assert by_id.lv_path == f"/dev/cinder-volumes/volume-{vid(1)}"
-    assert by_id.multiattach is False and by_id.iqn == "iqn.x"
+    assert by_id.multiattach is False and by_id.provider_location.endswith("iqn.x iqn.x 0")
     assert inv.find("nope") is None
     with pytest.raises(NotFound) as info:
         inv.get("nope")

@@ -178,8 +178,8 @@ def test_locks_layout(tmp_path):
     locks = Locks(tmp_path / "state" / "volctl.db.locks", wait=3)
     locks.ensure_directory()
     assert stat.S_IMODE(locks.directory.stat().st_mode) == 0o700
-    assert locks.lio.path == locks.directory / "lio.lock"
-    assert locks.lio.wait == 3
+    assert locks.host("lio").path == locks.directory / "lio.lock"
+    assert locks.host("lio").wait == 3
     a = locks.volume("a")
     assert a is locks.volume("a")  # one instance per volume, so re-entrancy works across helpers
     assert a.path == locks.directory / "volume-a.lock"

@@ -1,4 +1,4 @@
-"""The state machine table, Cinder's attachment-status rule and Volume.iqn parsing."""
+"""The state machine table, where doctor sends what a killed process left, and Cinder's attachment-status rule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
+from volctl.iscsi import recorded_iqn
 from volctl.model import (
+    ABANDONED,
+    DELETED,
+    DONE,
+    FAILED,
+    ROLLED_BACK,
+    SNAPSHOT_ABANDONED,
     ERRORS,
     EXPORTABLE,
     TRANSIENT,
@@ -18,9 +25,13 @@ from volctl.model import (
     AttachStatus,
     Event,
     Guard,
+    Snapshot,
     SnapshotStatus,
     Status,
     Volume,
+    abandoned_snapshot_status,
+    abandoned_status,
+    outcome_status,
     status_from_attachments,
 )
 
@@ -53,7 +64,7 @@ EXPECTED = {
     "unreserve": ({S.ATTACHING}, set(), None, None, None),
     "attach": ({S.ATTACHING}, {S.IN_USE}, None, S.IN_USE, None),
     "detach": ({S.IN_USE}, set(), S.DETACHING, None, None),
-    "delete": ({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), S.DELETING, None, S.ERROR_DELETING),
+    "delete": ({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), S.DELETING, DELETED, S.ERROR_DELETING),
     "extend": ({S.AVAILABLE}, set(), S.EXTENDING, S.AVAILABLE, S.ERROR_EXTENDING),
     "export": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.REVERTING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING},
                set(), None, None, None),
@@ -140,7 +151,7 @@ def test_snapshot_of_an_in_use_volume_only_when_forced():
 # action -> (allowed_from, busy, done, failed, guards): the contract's snapshot rows.
 SNAPSHOT_EXPECTED = {
     "create": (set(), SS.CREATING, SS.AVAILABLE, SS.ERROR, ()),
-    "delete": ({SS.AVAILABLE, SS.ERROR, SS.ERROR_DELETING}, SS.DELETING, None, SS.ERROR_DELETING, ()),
+    "delete": ({SS.AVAILABLE, SS.ERROR, SS.ERROR_DELETING}, SS.DELETING, DELETED, SS.ERROR_DELETING, ()),
     "revert": ({SS.AVAILABLE}, SS.RESTORING, SS.AVAILABLE, SS.ERROR, (Guard.LATEST_SNAPSHOT,)),
     "use": ({SS.AVAILABLE}, None, None, None, ()),
 }
@@ -156,7 +167,7 @@ def test_snapshot_transition_row(action):
     t = SNAPSHOT_TRANSITIONS[action]
     assert (set(t.allowed_from), t.busy, t.done, t.failed, t.guards) == (allowed, busy, done, failed, guards)
     named = set(t.allowed_from) | {x for x in (t.busy, t.done, t.failed) if x}
-    assert named <= set(SnapshotStatus)
+    assert named <= set(SnapshotStatus) | {DELETED}
 
 
 def test_a_busy_or_restoring_snapshot_allows_nothing():
@@ -204,11 +215,17 @@ def test_status_values_are_plain_strings_for_the_inventory():
 # -- records ---------------------------------------------------------------------------------
 
 
-def _volume(location):
+def att(i, status):
+    return Attachment(id=str(i), volume_id="v", instance_uuid=None, attached_host=None, mountpoint=None,
+                      attach_mode="rw", attach_status=status, attach_time=None)
+
+
+def _volume(location=None, status="available", attachments=()):
     return Volume(
-        id="6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", name="v1", size=1, status="available", attach_status="detached",
+        id="6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", name="v1", size=1, status=status, attach_status="detached",
         multiattach=False, volume_group="cinder-volumes", lv_name="volume-x", lv_path="/dev/cinder-volumes/volume-x",
         provider_location=location, provider_auth=None, previous_status=None, created_at="t", updated_at="t",
+        attachments=attachments,
     )
 
 
@@ -224,15 +241,53 @@ def _volume(location):
         ("10.0.0.5:3260,garbage", None),
     ],
 )
-def test_volume_iqn_from_provider_location(location, iqn):
-    assert _volume(location).iqn == iqn
+def test_recorded_iqn_from_provider_location(location, iqn):
+    assert recorded_iqn(location) == iqn
+
+
+# -- outcomes, and where doctor sends what a killed process left ------------------------------
+
+
+def test_outcomes_of_a_transition():
+    extend, detach, revert = TRANSITIONS["extend"], TRANSITIONS["detach"], TRANSITIONS["revert"]
+    assert outcome_status(extend, DONE) == (S.AVAILABLE, {})
+    assert outcome_status(extend, FAILED) == (S.ERROR_EXTENDING, {})
+    assert outcome_status(revert, FAILED, rollback=S.AVAILABLE) == (S.AVAILABLE, {})  # no failed state: back
+    assert outcome_status(extend, ROLLED_BACK, rollback=S.AVAILABLE) == (S.AVAILABLE, {})
+    with pytest.raises(ValueError):
+        outcome_status(revert, FAILED)  # a roll back needs the status before the claim
+    # a done state recomputed from the live attachments brings their attach status
+    assert outcome_status(detach, DONE, ()) == (S.AVAILABLE, {"attach_status": AttachStatus.DETACHED})
+    live = (att(1, "attached"),)
+    assert outcome_status(detach, DONE, live) == (S.IN_USE, {"attach_status": AttachStatus.ATTACHED})
+
+
+def test_every_transient_status_has_where_doctor_sends_it():
+    assert set(ABANDONED) == TRANSIENT and set(SNAPSHOT_ABANDONED) == SNAPSHOT_TRANSIENT
+    for status, (action, outcome) in ABANDONED.items():
+        t = TRANSITIONS[action]
+        assert outcome in (DONE, FAILED) and (t.busy == status or status in t.allowed_from), status
+    # Cinder's restart cleanup: what was being made or removed has failed; the rest is done
+    sent = {status: abandoned_status(_volume(status=status)) for status in ABANDONED}
+    assert sent == {S.CREATING: S.ERROR, S.DELETING: S.ERROR_DELETING, S.EXTENDING: S.AVAILABLE,
+                    S.ATTACHING: S.AVAILABLE, S.DETACHING: S.AVAILABLE, S.REVERTING: S.AVAILABLE}
+    attached = (att(1, "attached"),)
+    assert abandoned_status(_volume(status=S.DETACHING, attachments=attached)) == S.IN_USE
+    assert abandoned_status(_volume(status=S.ATTACHING, attachments=attached)) == S.IN_USE
+
+
+@pytest.mark.parametrize("status, present, to", [
+    (SS.CREATING, True, SS.ERROR), (SS.CREATING, False, SS.ERROR),
+    (SS.DELETING, True, SS.ERROR_DELETING), (SS.DELETING, False, SS.ERROR_DELETING),
+    (SS.RESTORING, True, SS.AVAILABLE), (SS.RESTORING, False, SS.ERROR),  # the merge consumed it
+])
+def test_where_doctor_sends_a_stuck_snapshot(status, present, to):
+    snapshot = Snapshot(id="s", name="s", volume_id="v", volume_size=1, status=status, volume_group="vg", lv_name="l",
+                        lv_path="/dev/vg/l", provider_location=None, previous_status=None, created_at="t", updated_at="t")
+    assert abandoned_snapshot_status(snapshot, present) == to
 
 
 def test_live_attachments_excludes_detached():
-    def att(i, status):
-        return Attachment(id=str(i), volume_id="v", instance_uuid=None, attached_host=None, mountpoint=None,
-                          attach_mode="rw", attach_status=status, attach_time=None)
-
     volume = _volume(None)
     volume = Volume(**{**volume.__dict__, "attachments": (att(1, "attached"), att(2, "detached"), att(3, "attaching"))})
     assert [a.id for a in volume.live_attachments] == ["1", "3"]

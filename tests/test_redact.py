@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from volctl.formats import ALPHABET
+from volctl.iscsi import ALPHABET
 from volctl.redact import MASK, mask, mask_argv
 
 FAST = settings(max_examples=200, deadline=None)

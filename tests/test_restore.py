@@ -204,12 +204,11 @@ def test_a_live_target_without_its_lun_is_replaced_with_its_acls(service, host, 
     assert "without LUN 0" in service.history("v1")[-1].detail
 
 
-def test_thin_and_activation_skip_lvs_are_activated_with_K_before_export(service, host, settings):
+def test_thin_and_activation_skip_lvs_are_activated_with_K_before_export(make_service, host, settings):
     from dataclasses import replace
 
     thin = replace(settings, lvm_type="thin")
-    svc = type(service)(service.db_path, thin, runner=host, locks=service.locks, configfs=service.target.configfs,
-                        save_file=service.target.save_file, host_root=service.host_root)
+    svc = make_service(settings=thin)
     volume = svc.create(size=1, name="t1").volume
     svc.connect("t1", {"initiator": INITIATOR_1})
     reboot(host)
@@ -230,8 +229,9 @@ def test_doctor_repair_rebuilds_exports_through_restore(service, host, monkeypat
     exported(service, "v1", INITIATOR_1)
     reboot(host)
     used = []
-    original = Restorer.ensure
-    monkeypatch.setattr(Restorer, "ensure", lambda self, volume, lvs=None: used.append(volume.name) or original(self, volume, lvs))
+    original = type(service).restore_export
+    monkeypatch.setattr(type(service), "restore_export",
+                        lambda self, volume_id, lvs=None: used.append(self.show(volume_id).name) or original(self, volume_id, lvs))
 
     doctor = Doctor(service)
     report = doctor.repair(doctor.examine())

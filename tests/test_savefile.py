@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import INITIATOR_1
+from conftest import INITIATOR_1, lio_of
 
 from volctl.config import Settings, load_settings
 from volctl.doctor import Doctor
@@ -82,9 +82,9 @@ def test_the_setting_wins_and_must_be_absolute(tmp_path):
 def test_service_saves_to_the_file_of_the_host_layout(make_service, tmp_path):
     """No save_file override: the path comes from the host layout (test_iscsi checks `save PATH`)."""
     debian = lay_out(tmp_path / "debian", {"/lib/systemd/system/rtslib-fb-targetctl.service": DEBIAN_UNIT})
-    assert make_service(save_file=None, host_root=debian).target.save_file == Path(DEBIAN_SAVE_FILE)
+    assert lio_of(make_service(save_file=None, host_root=debian)).save_file == Path(DEBIAN_SAVE_FILE)
     upstream = lay_out(tmp_path / "upstream", {"/lib/systemd/system/target.service": UPSTREAM_UNIT})
-    assert make_service(save_file=None, host_root=upstream).target.save_file == Path(UPSTREAM_SAVE_FILE)
+    assert lio_of(make_service(save_file=None, host_root=upstream)).save_file == Path(UPSTREAM_SAVE_FILE)
 
 
 def test_doctor_reports_a_unit_restoring_a_file_volctl_does_not_write(make_service, tmp_path, save_file):

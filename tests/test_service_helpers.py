@@ -7,14 +7,15 @@ LVM is still the FakeHost's, and no cinder-rtstool may run."""
 from __future__ import annotations
 
 import pytest
-from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1
-from faketarget import FakeLio, FakeTarget
+from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, lio_of
+from faketarget import FakeLio, FakeLioTarget
 
-from volctl import formats
+from volctl import iscsi
 from volctl.config import Settings
 from volctl.doctor import Doctor
 from volctl.errors import TargetFailed
 from volctl.restore import Restorer
+from volctl.targets import FAMILIES, Targets
 
 PREFIX = "iqn.2010-10.org.openstack:"
 VG = "cinder-volumes"
@@ -28,12 +29,13 @@ def lio(configfs) -> FakeLio:
 
 @pytest.fixture
 def make_service(make_service, lio):
-    """conftest's services, each with its own FakeTarget in place of the helper its settings
-    chose, on the same paths, lock and iSCSI settings (the `target` cached_property is replaced)."""
+    """conftest's services, each with its own FakeLioTarget in place of the helper its settings
+    chose, on the same paths, lock and iSCSI settings (the `targets` registry is replaced)."""
     def make(**overrides):
         service = make_service(**overrides)
-        chosen = service.target
-        service.__dict__["target"] = FakeTarget(chosen.lock, chosen.configfs, chosen.save_file, lio, iscsi=chosen.iscsi)
+        chosen = lio_of(service)
+        fake = FakeLioTarget(chosen.lock, chosen.configfs, chosen.save_file, lio, iscsi=chosen.iscsi, host_root=chosen.host_root)
+        service.__dict__["targets"] = Targets({"lio": lambda: fake}, {**FAMILIES, fake.name: "lio"}, "lio")
         return service
 
     return make
@@ -49,8 +51,8 @@ def iqn_of(volume) -> str:
     return PREFIX + volume.lv_name
 
 
-def chap_of(service, name="v1") -> formats.Chap:
-    return formats.parse_provider_auth(service.show(name).provider_auth)
+def chap_of(service, name="v1") -> iscsi.Chap:
+    return iscsi.parse_provider_auth(service.show(name).provider_auth)
 
 
 def notes(service, ref="v1") -> list[str]:
@@ -74,7 +76,7 @@ def once(lio, run):
 
 
 def agrees(service) -> bool:
-    return service.target.unsaved(PREFIX) == []
+    return lio_of(service).unsaved() == []
 
 
 # -- export / connect -------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def test_export_makes_the_target_and_persists_it_once(service, lio):
     target = lio.live[iqn]
     assert (target.device, target.portals, target.iser, target.acls, target.lun) == (volume.lv_path, ("127.0.0.1:3260",), False, {}, True)
     after = service.show("v1")
-    assert after.provider_location == formats.provider_location(("127.0.0.1",), 3260, iqn)
+    assert after.provider_location == iscsi.provider_location(("127.0.0.1",), 3260, iqn)
     assert chap_of(service) is not None
     assert agrees(service) and all(c.locked for c in lio.calls)
 
@@ -259,7 +261,7 @@ def test_a_removal_whose_persist_fails_is_recorded_and_exits_6(volctl, service, 
     if command == "detach":
         assert (after.status, after.attach_status) == ("available", "detached")
     assert "could not be saved" in notes(service)[-1]
-    assert service.target.unsaved(PREFIX) == [iqn]  # stale until a save works: doctor says so
+    assert lio_of(service).unsaved() == [iqn]  # stale until a save works: doctor says so
     lio.failures.clear()
     report = Doctor(service).examine()
     assert [(d.kind, d.repair) for d in report.drift] == [("saved_config", "save it")]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from faketarget import FakeTarget, lock_is_held
+from faketarget import FakeLioTarget, lock_is_held
 
 from volctl.errors import EnvironmentProblem, TargetFailed
-from volctl.formats import Chap
+from volctl.iscsi import Chap
 from volctl.locks import FileLock
 
 PREFIX = "iqn.2010-10.org.openstack:"
@@ -27,8 +27,8 @@ def lock_path(tmp_path):
 
 
 @pytest.fixture
-def target(tmp_path, lock_path, configfs) -> FakeTarget:
-    return FakeTarget(FileLock(lock_path, wait=5), configfs, tmp_path / "target" / "saveconfig.json")
+def target(tmp_path, lock_path, configfs) -> FakeLioTarget:
+    return FakeLioTarget(FileLock(lock_path, wait=5), configfs, tmp_path / "target" / "saveconfig.json")
 
 
 def create(target, iqn):
@@ -130,7 +130,7 @@ def test_touch_has_a_target_written_that_nothing_changed(target):
     assert target.calls == []  # touching changes nothing on the host
     target.persist()
     assert target.saves == [("persist", {A})]
-    assert target.saved_targets()[0].iqn == A and target.unsaved(PREFIX) == []
+    assert target.saved_targets()[0].iqn == A and target.unsaved() == []
 
 
 def test_touch_inside_a_change_set_joins_it(target):
@@ -206,17 +206,17 @@ def test_configfs_views_start_no_primitive(target, configfs):
     calls = len(target.calls)
     assert target.live_targets() == [A, B]
     assert (target.is_live(A), target.is_live(C)) == (True, False)
-    assert (target.has_lun(A), target.has_lun(B), target.has_lun(C)) == (True, False, False)
-    assert target.acls(A) == sorted([INI_1, INI_2]) and target.acls(B) == [] and target.acls(C) == []
+    assert (target.is_whole(A), target.is_whole(B), target.is_whole(C)) == (True, False, False)
+    assert target.hosts(A) == sorted([INI_1, INI_2]) and target.hosts(B) == [] and target.hosts(C) == []
     assert len(target.calls) == calls
 
 
 def test_without_the_iscsi_fabric_in_configfs_the_helper_is_asked(tmp_path, lock_path):
-    target = FakeTarget(FileLock(lock_path, wait=5), tmp_path / "no-iscsi", tmp_path / "saveconfig.json")
+    target = FakeLioTarget(FileLock(lock_path, wait=5), tmp_path / "no-iscsi", tmp_path / "saveconfig.json")
     create(target, A)
     assert (target.is_live(A), target.is_live(B)) == (True, False)
     assert target.live_targets() == [A]
-    assert target.has_lun(A) is True  # nothing to read: what the helper listed is all there is
+    assert target.is_whole(A) is True  # nothing to read: what the helper listed is all there is
     assert target.lio.primitives() == ["create", "targets", "targets", "targets"]
 
 
@@ -228,7 +228,7 @@ def test_unsaved_without_a_saved_config_is_every_live_target_under_the_prefix(ta
     target.lio.make(A, "/dev/x", INI_1)
     target.lio.make(FOREIGN, "/dev/z")
     assert target.saved_targets() is None
-    assert target.unsaved(PREFIX) == [A, B]
+    assert target.unsaved() == [A, B]
 
 
 def test_unsaved_is_empty_when_the_saved_config_agrees(target):
@@ -237,7 +237,7 @@ def test_unsaved_is_empty_when_the_saved_config_agrees(target):
     create(target, B)
     target.persist()
     target.lio.make(FOREIGN, "/dev/z")  # not under the prefix: not volctl's to compare
-    assert target.unsaved(PREFIX) == []
+    assert target.unsaved() == []
 
 
 def test_unsaved_names_targets_whose_acls_differ(target):
@@ -249,7 +249,7 @@ def test_unsaved_names_targets_whose_acls_differ(target):
     target.lio.live[A].acls[INI_2] = CHAP  # one more live than saved
     target.lio.live[B].acls.clear()  # one fewer
     target.lio.mirror()
-    assert target.unsaved(PREFIX) == [A, B]
+    assert target.unsaved() == [A, B]
 
 
 def test_unsaved_names_targets_saved_but_gone_and_live_but_unsaved(target):
@@ -258,7 +258,7 @@ def test_unsaved_names_targets_saved_but_gone_and_live_but_unsaved(target):
     target.persist()
     target.lio.live.pop(A)
     target.lio.make(C, "/dev/z")
-    assert target.unsaved(PREFIX) == [A, C]
+    assert target.unsaved() == [A, C]
 
 
 def test_unsaved_compares_the_saved_config_not_the_fakes_memory(target):
@@ -268,7 +268,7 @@ def test_unsaved_compares_the_saved_config_not_the_fakes_memory(target):
     document = json.loads(target.save_file.read_text())
     document["targets"][0]["tpgs"][0]["node_acls"].append({"node_wwn": INI_1})
     target.save_file.write_text(json.dumps(document))
-    assert target.unsaved(PREFIX) == [A]
+    assert target.unsaved() == [A]
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[]", b'"a string"', b"\xff\xfe{}", b""])
@@ -277,7 +277,7 @@ def test_unsaved_of_an_unreadable_saved_config_raises(target, content):
     target.save_file.parent.mkdir(parents=True, exist_ok=True)
     target.save_file.write_bytes(content)
     with pytest.raises(EnvironmentProblem) as info:
-        target.unsaved(PREFIX)
+        target.unsaved()
     assert info.value.exit_code == 7
     assert str(target.save_file) in str(info.value) and "unreadable" in str(info.value)
 
@@ -285,4 +285,4 @@ def test_unsaved_of_an_unreadable_saved_config_raises(target, content):
 def test_unsaved_of_a_saved_config_that_is_a_directory_raises(target):
     target.save_file.mkdir(parents=True)
     with pytest.raises(EnvironmentProblem, match="unreadable"):
-        target.unsaved(PREFIX)
+        target.unsaved()

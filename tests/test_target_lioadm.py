@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from volctl.errors import CommandFailed, EnvironmentProblem
-from volctl.formats import Chap
-from volctl.targets.lio import LioAdm as LioTarget
+from volctl.iscsi import Chap
+from volctl.targets.lioadm import LioAdm as LioTarget
 from volctl.targets.saved import SavedTarget
 from volctl.locks import FileLock
 from volctl.runner import CommandResult, Runner
@@ -196,25 +196,25 @@ def test_acls_from_configfs(tmp_path, lock_path):
         (acls / initiator / "mapped_lun0").mkdir(parents=True)
     (tmp_path / "configfs" / IQN / "tpgt_1" / "lun" / "lun_0").mkdir(parents=True)
     (tmp_path / "configfs" / IQN / "fabric_statistics").mkdir()
-    assert target.acls(IQN) == [INITIATOR, "iqn.1994-05.com.redhat:client2"]
+    assert target.hosts(IQN) == [INITIATOR, "iqn.1994-05.com.redhat:client2"]
     assert rec.calls == []  # read from configfs, not through rtstool
 
 
 def test_acls_of_a_missing_target_or_tpg_without_acls(tmp_path, lock_path):
     target, _ = make(tmp_path, lock_path)
     (tmp_path / "configfs").mkdir()
-    assert target.acls(IQN) == []
+    assert target.hosts(IQN) == []
     (tmp_path / "configfs" / IQN / "tpgt_1").mkdir(parents=True)
-    assert target.acls(IQN) == []
+    assert target.hosts(IQN) == []
     (tmp_path / "configfs" / IQN / "tpgt_1" / "acls").mkdir()
-    assert target.acls(IQN) == []
+    assert target.hosts(IQN) == []
 
 
 def test_acls_do_not_mix_targets(tmp_path, lock_path):
     target, _ = make(tmp_path, lock_path)
     (tmp_path / "configfs" / f"{PREFIX}volume-10" / "tpgt_1" / "acls" / INITIATOR).mkdir(parents=True)
-    assert target.acls(f"{PREFIX}volume-1") == []
-    assert target.acls(f"{PREFIX}volume-10") == [INITIATOR]
+    assert target.hosts(f"{PREFIX}volume-1") == []
+    assert target.hosts(f"{PREFIX}volume-10") == [INITIATOR]
 
 
 # -- saveconfig.json --------------------------------------------------------------------------

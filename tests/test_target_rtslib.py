@@ -15,10 +15,10 @@ from faketarget import lock_is_held
 from fakertslib import FakeRtslib
 
 from volctl.errors import EnvironmentProblem, ExitCode, TargetFailed
-from volctl.formats import Chap
+from volctl.iscsi import Chap
 from volctl.locks import FileLock
 from volctl.runner import Runner
-from volctl.targets import target_helper
+from volctl.targets import lio_helper
 from volctl.targets.rtslib import RtslibTarget
 
 PREFIX = "iqn.2010-10.org.openstack:"
@@ -80,8 +80,8 @@ def cinder_rtstool_create(ips=("127.0.0.1",), port=3260, iser=False) -> list[tup
 def test_create_makes_what_cinder_rtstool_makes(target, rts, configfs):
     create(target)
     assert rts.made() == cinder_rtstool_create()
-    assert target.targets() == [IQN] and target.is_live(IQN) and target.has_lun(IQN)
-    assert target.acls(IQN) == []
+    assert target.targets() == [IQN] and target.is_live(IQN) and target.is_whole(IQN)
+    assert target.hosts(IQN) == []
     assert rts.targets[IQN].tpg_list[0].portal_list[0].iser_value is False
 
 
@@ -138,14 +138,14 @@ def test_a_removed_storage_object_is_not_found_through_a_stale_index(target, rts
     rts.elsewhere_remove(IQN)
     rts.elsewhere_make(iqn_of(9), "/dev/vg/elsewhere")  # the same HBA numbers as the index names
     create(target)  # no leftover any more: made, in a free HBA
-    assert target.has_lun(IQN) and rts.hbas()["iblock_2"] == [IQN]
+    assert target.is_whole(IQN) and rts.hbas()["iblock_2"] == [IQN]
 
 
 def test_create_of_a_live_target_changes_nothing(target, rts):
     rts.seed(IQN, DEV, INITIATOR)
     create(target)
     assert rts.made() == []
-    assert target.acls(IQN) == [INITIATOR]
+    assert target.hosts(IQN) == [INITIATOR]
 
 
 def test_create_refuses_a_storage_object_left_without_its_target(target, rts):
@@ -206,7 +206,7 @@ def test_add_initiator_makes_what_cinder_rtstool_makes(target, rts, configfs):
         ("chap_password", acl, CHAP.password),
         ("MappedLUN", acl, 0, 0),
     ]
-    assert target.acls(IQN) == [INITIATOR] and (configfs / acl / "lun_0").is_dir()
+    assert target.hosts(IQN) == [INITIATOR] and (configfs / acl / "lun_0").is_dir()
 
 
 @pytest.mark.parametrize("call", ["chap_userid", "chap_password", "MappedLUN"])
@@ -218,7 +218,7 @@ def test_add_initiator_that_fails_midway_leaves_no_acl(target, rts, configfs, ca
     with pytest.raises(TargetFailed, match=f"{call} failed"):
         target.add_initiator(IQN, CHAP, INITIATOR)
     assert rts.made()[-1] == ("delete", f"{TPG}/acls/{INITIATOR}")
-    assert target.acls(IQN) == [] and rts.targets[IQN].tpg_list[0].acl_list == []
+    assert target.hosts(IQN) == [] and rts.targets[IQN].tpg_list[0].acl_list == []
     target.add_initiator(IQN, CHAP, INITIATOR)  # the retry makes it whole
     assert rts.targets[IQN].tpg_list[0].acl_list[0].mapped == [{"index": 0, "tpg_lun": 0, "write_protect": False}]
 
@@ -257,7 +257,7 @@ def test_delete_initiator(target, rts):
     rts.seed(IQN, DEV, INITIATOR, "iqn.1993-08.org.debian:01:abcdef123456")
     assert target.delete_initiator(IQN, INITIATOR.upper()) is True
     assert rts.made() == [("delete", f"{TPG}/acls/{INITIATOR}")]
-    assert target.acls(IQN) == ["iqn.1993-08.org.debian:01:abcdef123456"]
+    assert target.hosts(IQN) == ["iqn.1993-08.org.debian:01:abcdef123456"]
     assert target.delete_initiator(IQN, INITIATOR) is False  # the ACL is gone
     assert target.delete_initiator(OTHER_1, INITIATOR) is False  # and so is a whole target
     assert len(rts.made()) == 1
@@ -337,7 +337,7 @@ def test_no_program_is_started(monkeypatch, rts, configfs, save_file, lock_path)
     for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve", "execvp", "execvpe", "system"):
         if hasattr(os, name):
             monkeypatch.setattr(os, name, refuse)
-    helper = target_helper("rtslib", Runner(), FileLock(lock_path, wait=5), configfs=configfs, save_file=save_file)
+    helper = lio_helper("rtslib", Runner(), FileLock(lock_path, wait=5), configfs=configfs, save_file=save_file)
     assert isinstance(helper, RtslibTarget)
     with helper.changes():
         create(helper)

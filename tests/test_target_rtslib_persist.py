@@ -12,7 +12,7 @@ import pytest
 from fakertslib import FakeRtslib
 
 from volctl.errors import TargetFailed
-from volctl.formats import Chap
+from volctl.iscsi import Chap
 from volctl.locks import FileLock
 from volctl.targets.rtslib import RtslibTarget
 
@@ -188,7 +188,7 @@ def test_save_writes_the_whole_running_config_without_exclusive(target, rts, sav
         del so["exclusive"]
     assert read_saved(save_file) == full
     assert save_file.stat().st_mode & 0o777 == 0o600
-    assert target.unsaved(PREFIX) == []
+    assert target.unsaved() == []
 
 
 def test_save_failure_is_a_target_failure(target, rts, save_file):

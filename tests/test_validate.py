@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from volctl import validate
+from volctl import iscsi, validate
 from volctl.errors import ExitCode, UsageError
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -261,7 +261,7 @@ def rtslib_accepts(wwn: str) -> bool:
     ],
 )
 def test_initiator_accepts(name):
-    assert validate.initiator_name(name) == name
+    assert iscsi.initiator_name(name) == name
     assert rtslib_accepts(name)
 
 
@@ -274,7 +274,7 @@ def test_initiator_accepts(name):
     ],
 )
 def test_initiator_is_returned_lower_case(name, lowered):
-    assert validate.initiator_name(name) == lowered
+    assert iscsi.initiator_name(name) == lowered
 
 
 @pytest.mark.parametrize(
@@ -310,7 +310,7 @@ def test_initiator_is_returned_lower_case(name, lowered):
     ],
 )
 def test_initiator_rejects(name):
-    message = rejects(validate.initiator_name, name)
+    message = rejects(iscsi.initiator_name, name)
     assert "initiator name" in message
 
 
@@ -318,8 +318,8 @@ def test_initiator_length_limit_is_223_bytes():
     base = "iqn.1994-05.com.redhat:"
     ok = base + "a" * (223 - len(base))
     assert len(ok.encode()) == 223
-    assert validate.initiator_name(ok) == ok
-    message = rejects(validate.initiator_name, ok + "b")
+    assert iscsi.initiator_name(ok) == ok
+    message = rejects(iscsi.initiator_name, ok + "b")
     assert "223" in message
 
 
@@ -342,7 +342,7 @@ def valid_iqns(draw):
 @FAST
 @given(valid_iqns())
 def test_initiator_generated_iqns_pass(name):
-    result = validate.initiator_name(name)
+    result = iscsi.initiator_name(name)
     assert result == name.lower()
     assert rtslib_accepts(result)
 
@@ -350,7 +350,7 @@ def test_initiator_generated_iqns_pass(name):
 @FAST
 @given(st.from_regex(r"eui\.[0-9a-fA-F]{16}", fullmatch=True) | st.from_regex(r"naa\.[125c-fC-F][0-9a-fA-F]{15}", fullmatch=True))
 def test_initiator_generated_eui_naa_pass(name):
-    assert validate.initiator_name(name) == name.lower()
+    assert iscsi.initiator_name(name) == name.lower()
 
 
 # Text that looks like a name with a prefix, then anything: the interesting half of the space.
@@ -367,7 +367,7 @@ _candidates = st.one_of(
 @given(_candidates)
 def test_initiator_accepted_means_rtslib_accepts_it(text):
     """Anything volctl takes, LIO takes too: lower-case, at most 223 bytes, ASCII, no space, no '_'."""
-    result = only_usage_error(validate.initiator_name, text)
+    result = only_usage_error(iscsi.initiator_name, text)
     if result is not None:
         assert rtslib_accepts(result)
         assert result == result.lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from volctl import validate
+from volctl import iscsi, validate
 from volctl.errors import EnvironmentProblem, UsageError, quoted
 from volctl.targets import HELPERS
 
@@ -100,7 +100,7 @@ def _check(settings: Settings, source: str) -> Settings:
     if example_lv != example_lv.lower():  # LIO lower-cases target IQNs; get-targets/delete would never match
         raise bad("volume_name_template", f"{quoted(template)} must be lower-case: the LV name is part of the target IQN")
     try:
-        validate.initiator_name(settings.target_prefix + example_lv)
+        iscsi.initiator_name(settings.target_prefix + example_lv)
     except UsageError:
         raise bad("target_prefix", f"{quoted(settings.target_prefix)} + an LV name is not a valid iSCSI name") from None
     return replace(

@@ -1,8 +1,10 @@
-"""`volctl doctor`: compare the inventory with the host (LVs, LIO targets and ACLs, the saved LIO
-config) and report every drift; with repair, bring back consistency where that loses nothing.
+"""`volctl doctor`: compare the inventory with the host (LVs; each target helper's targets,
+allowed hosts and persisted configuration) and report every drift; with repair, bring back
+consistency where that loses nothing.
 
 Repairs never remove an LV and never take away an ACL an initiator may be using; what they
-cannot safely decide is reported for the operator, with the command that would settle it.
+cannot safely decide is reported for the operator, with the command that would settle it. Each
+repair is a public method of the service (service/repairs.py), under the volume's lock.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from volctl.errors import CommandFailed, EnvironmentProblem, VolctlError
+from typing import TYPE_CHECKING
+
+from volctl.errors import CommandFailed, VolctlError
 from volctl.lvm import GIB, LogicalVolume
-from volctl.model import (EXPORTABLE, SNAPSHOT_TRANSIENT, TRANSIENT, Connection, Snapshot, SnapshotStatus, Status, Volume,
-                          status_from_attachments)
+from volctl.model import (EXPORTABLE, SNAPSHOT_TRANSIENT, TRANSIENT, Snapshot, SnapshotStatus, Status, Volume,
+                          abandoned_snapshot_status, abandoned_status)
 from volctl.service import VolumeService
+
+if TYPE_CHECKING:
+    from volctl.targets.driver import TargetDriver
 
 DEFAULT_STALE_AFTER = 300.0
 # A missing LV is expected while it is being made or removed, and after a failed create.
@@ -32,6 +39,7 @@ class Drift:
     repair: str | None = None  # what --repair does about it; None: left to the operator
     repaired: bool = False
     error: str | None = None
+    family: str | None = None  # the target helper family a target's drift is in
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ class Doctor:
         notes: list[str] = [*svc.lvm().host.describe()]  # which udev mode LVM runs in here, and why
         drift: list[Drift] = []
         lvs = self._logical_volumes({self.settings.volume_group, *(v.volume_group for v in volumes)}, notes)
-        targets = set(svc.target.targets())
+        drivers = list(svc.targets.all())
+        live = {driver.family: set(driver.targets()) for driver in drivers}
         for volume in volumes:
             holder = svc.locks.volume(volume.id).holder()
             if holder is not None:
@@ -75,25 +84,14 @@ class Doctor:
                 continue
             drift += self._stuck(volume)
             drift += self._lv(volume, lvs)
-            drift += self._export(volume, targets, notes)
-        drift += self._orphans(volumes, lvs, targets)
+            drift += self._export(volume, live, notes)
+        for driver in drivers:
+            drift += self._orphans(driver, volumes, live[driver.family])
+        drift += self._lv_orphans(volumes, lvs)
         drift += self._snapshots(inv.snapshots(), volumes, lvs, notes)
-        drift += self._saved_config()
-        drift += self._restore_unit()
+        for driver in drivers:
+            drift += self._persistence(driver)
         return Report(tuple(drift), tuple(notes))
-
-    def _restore_unit(self) -> list[Drift]:
-        """The host's LIO unit clears every live target and restores its own file, at boot and on
-        each upgrade of Debian's python3-rtslib-fb: a save anywhere else is lost then."""
-        from volctl.savefile import restore_unit
-
-        unit = restore_unit(self.service.host_root)
-        ours = str(self.service.target.save_file)
-        if unit is None or unit.save_file == ours:
-            return []
-        return [Drift("restore_unit", str(unit.path),
-                      f"{unit.name} clears every live target and restores {unit.save_file} (at boot and on package "
-                      f"upgrades), but volctl saves to {ours}: set lio_save_file = \"{unit.save_file}\" or leave it unset")]
 
     def _logical_volumes(self, vgs: set[str], notes: list[str]) -> dict[tuple[str, str], LogicalVolume]:
         found, errors = self.service.logical_volumes(vgs)
@@ -109,23 +107,12 @@ class Doctor:
         age = _age_seconds(volume.updated_at)
         if age < self.stale_after:
             return []
-        target = self._stuck_target(volume)
+        target = abandoned_status(volume)
         return [Drift(
             "stuck", volume.status, f"'{volume.status}' for {age:.0f} s with no volctl working on it",
             volume.id, volume.name,
             repair=f"set status {target}" + (", activating its LV if it is inactive" if volume.status == Status.REVERTING else ""),
         )]
-
-    @staticmethod
-    def _stuck_target(volume: Volume) -> Status:
-        """Where a volume left mid-operation goes: Cinder's restart cleanup where it has one."""
-        if volume.status == Status.CREATING:
-            return Status.ERROR
-        if volume.status == Status.DELETING:
-            return Status.ERROR_DELETING
-        if volume.status in (Status.ATTACHING, Status.DETACHING):
-            return status_from_attachments(a.attach_status for a in volume.live_attachments)[0]
-        return Status.AVAILABLE  # extending: the LV's real size is recorded by the repair
 
     def _lv(self, volume: Volume, lvs: dict) -> list[Drift]:
         lv = lvs.get((volume.volume_group, volume.lv_name))
@@ -139,56 +126,63 @@ class Doctor:
                           volume.id, volume.name)]
         return []
 
-    def _export(self, volume: Volume, targets: set[str], notes: list[str]) -> list[Drift]:
-        iqn = self.service._iqn(volume)
+    def _export(self, volume: Volume, live: dict[str, set[str]], notes: list[str]) -> list[Drift]:
+        driver = self.service.targets.owner(volume)
+        target = driver.target_name(volume)
         exportable = volume.status in EXPORTABLE
-        if volume.provider_location and iqn not in targets:
+        is_live = target in live[driver.family]
+        if volume.provider_location and not is_live:
             detail = f"{volume.name} is recorded as exported but has no target"
             if not exportable:
                 detail += f" ('{volume.status}': volctl delete {volume.name} or reset-state settles it)"
-            return [Drift("target_missing", iqn, detail, volume.id, volume.name,
-                          repair="export it again with its ACLs" if exportable else None)]
-        if iqn not in targets:
+            return [Drift("target_missing", target, detail, volume.id, volume.name,
+                          repair="export it again with its ACLs" if exportable else None, family=driver.family)]
+        if not is_live:
             return []
         found: list[Drift] = []
         if not volume.provider_location:
-            found.append(Drift("target_unrecorded", iqn, f"a target exists for {volume.name} but no export is recorded",
-                               volume.id, volume.name, repair="record the export" if exportable else None))
-        elif not self.service.target.has_lun(iqn):
-            found.append(Drift("lun_missing", iqn, f"the target of {volume.name} has no LUN 0: it carries no data "
-                               f"(restored before the LV was active?)", volume.id, volume.name,
-                               repair="replace the target, with its ACLs" if exportable else None))
+            found.append(Drift("target_unrecorded", target, f"a target exists for {volume.name} but no export is recorded",
+                               volume.id, volume.name, repair="record the export" if exportable else None,
+                               family=driver.family))
+        elif not driver.is_whole(target):
+            found.append(Drift("lun_missing", target, f"the target of {volume.name} has no {driver.data_unit}: it carries "
+                               f"no data (restored before the LV was active?)", volume.id, volume.name,
+                               repair="replace the target, with its ACLs" if exportable else None, family=driver.family))
         try:
-            acls = set(self.service.target.acls(iqn))
+            hosts = set(driver.hosts(target))
         except OSError as e:
-            notes.append(f"cannot read the ACLs of {iqn}: {e}")
+            notes.append(f"cannot read the ACLs of {target}: {e}")
             return found
         recorded = {c.initiator for c in volume.connections}
-        for initiator in sorted(acls - recorded):
-            found.append(Drift("acl_unrecorded", initiator, f"ACL on {iqn} that volctl did not record",
-                               volume.id, volume.name, repair="record the connection"))
-        for initiator in sorted(recorded - acls):
-            found.append(Drift("acl_missing", initiator, f"recorded connection without an ACL on {iqn}",
-                               volume.id, volume.name, repair="add the ACL again" if exportable else None))
+        for host in sorted(hosts - recorded):
+            found.append(Drift("acl_unrecorded", host, f"ACL on {target} that volctl did not record",
+                               volume.id, volume.name, repair="record the connection", family=driver.family))
+        for host in sorted(recorded - hosts):
+            found.append(Drift("acl_missing", host, f"recorded connection without an ACL on {target}",
+                               volume.id, volume.name, repair="add the ACL again" if exportable else None,
+                               family=driver.family))
         return found
 
-    def _orphans(self, volumes: list[Volume], lvs: dict, targets: set[str]) -> list[Drift]:
+    def _lv_orphans(self, volumes: list[Volume], lvs: dict) -> list[Drift]:
         known_lvs = {(v.volume_group, v.lv_name) for v in volumes}
-        known_iqns = {self.service._iqn(v) for v in volumes}
-        found = [
+        return [
             Drift("lv_orphaned", lv.path, f"LV named like a volctl volume, unknown to the inventory; "
                   f"left in place (lvremove {lv.vg}/{lv.name} if nobody wants it)")
             for key, lv in sorted(lvs.items())
             if key not in known_lvs and self._ours.fullmatch(lv.name)
         ]
-        prefix = self.settings.target_prefix
-        for iqn in sorted(targets - known_iqns):
-            if iqn.startswith(prefix) and self._ours.fullmatch(iqn[len(prefix):]):
-                acls = self.service.target.acls(iqn)
-                repair = None if acls else "delete the target (it has no ACL, so nobody can log in)"
+
+    def _orphans(self, driver: TargetDriver, volumes: list[Volume], live: set[str]) -> list[Drift]:
+        known = {driver.target_name(v) for v in volumes}
+        found = []
+        for target in sorted(live - known):
+            lv_name = driver.lv_name_of(target)
+            if lv_name is not None and self._ours.fullmatch(lv_name):
+                hosts = driver.hosts(target)
+                repair = None if hosts else "delete the target (it has no ACL, so nobody can log in)"
                 detail = "target with volctl's prefix, unknown to the inventory"
-                found.append(Drift("target_orphaned", iqn, detail + (f"; ACLs: {', '.join(acls)}" if acls else ""),
-                                   repair=repair))
+                found.append(Drift("target_orphaned", target, detail + (f"; ACLs: {', '.join(hosts)}" if hosts else ""),
+                                   repair=repair, family=driver.family))
         return found
 
     def _snapshots(self, snapshots: list[Snapshot], volumes: list[Volume], lvs: dict, notes: list[str]) -> list[Drift]:
@@ -201,7 +195,7 @@ class Doctor:
             present = (snapshot.volume_group, snapshot.lv_name) in lvs
             age = _age_seconds(snapshot.updated_at)
             if snapshot.status in SNAPSHOT_TRANSIENT and age >= self.stale_after:
-                to = self._stuck_snapshot_target(snapshot, present)
+                to = abandoned_snapshot_status(snapshot, present)
                 found.append(Drift("snapshot_stuck", snapshot.status, f"snapshot {snapshot.name} '{snapshot.status}' for "
                                    f"{age:.0f} s with no volctl working on it", snapshot.id, snapshot.name,
                                    repair=f"set status {to}"))
@@ -227,137 +221,67 @@ class Doctor:
                                    repair="remove it (zeroing its COW store first with volume_clear = \"zero\")"))
         return found
 
-    @staticmethod
-    def _stuck_snapshot_target(snapshot: Snapshot, present: bool) -> SnapshotStatus:
-        """creating and deleting go where a failure would have put them; a restoring one is
-        available again if the revert left its LV (killed before the merge), else error."""
-        if snapshot.status == SnapshotStatus.CREATING:
-            return SnapshotStatus.ERROR
-        if snapshot.status == SnapshotStatus.DELETING:
-            return SnapshotStatus.ERROR_DELETING
-        return SnapshotStatus.AVAILABLE if present else SnapshotStatus.ERROR
-
-    def _saved_config(self) -> list[Drift]:
-        target = self.service.target
-        try:
-            differ = target.unsaved(self.settings.target_prefix)
-        except EnvironmentProblem as e:
-            return [Drift("saved_config", str(target.save_file), str(e), repair="save it")]
-        if not differ:
-            return []
-        if not target.save_file.exists():
-            return [Drift("saved_config", str(target.save_file),
-                          "no saved LIO config: the targets would not come back after a reboot", repair="save it")]
-        return [Drift("saved_config", str(target.save_file),
-                      f"the saved LIO config differs from the running one for: {', '.join(differ)}", repair="save it")]
+    def _persistence(self, driver: TargetDriver) -> list[Drift]:
+        return [Drift(p.kind, p.subject, p.detail, repair="save it" if p.kind == "saved_config" else None,
+                      family=driver.family)
+                for p in driver.persistence_problems()]
 
     # -- repairing ---------------------------------------------------------------------------
 
     def repair(self, report: Report) -> Report:
         done: list[Drift] = []
-        lio_changed = False
+        changed: set[str] = set()  # families whose running configuration a repair changed
         for item in report.drift:
             if item.repair is None or item.kind == "saved_config":
                 done.append(item)
                 continue
             try:
-                lio_changed |= self._repair(item)
+                if self._repair(item):
+                    changed.add(item.family)
                 done.append(replace(item, repaired=True))
             except VolctlError as e:
                 done.append(replace(item, error=str(e)))
-        saved = [d for d in report.drift if d.kind == "saved_config"]
-        if saved or lio_changed:
+        for driver in self.service.targets.all():
+            stale = any(d.kind == "saved_config" and d.family == driver.family for d in report.drift)
+            if not stale and driver.family not in changed:
+                continue
+            mine = lambda d: d.kind == "saved_config" and d.family == driver.family  # noqa: E731
             try:
-                if saved:
-                    self.service.target.save()  # the whole running config: it differs beyond this run's changes
+                if stale:
+                    driver.save()  # the whole running configuration: it differs beyond this run's changes
                 else:
-                    self.service.target.persist()
-                done = [replace(d, repaired=True) if d.kind == "saved_config" else d for d in done]
+                    driver.persist()
+                done = [replace(d, repaired=True) if mine(d) else d for d in done]
             except VolctlError as e:
-                done = [replace(d, error=str(e)) if d.kind == "saved_config" else d for d in done]
+                done = [replace(d, error=str(e)) if mine(d) else d for d in done]
         return Report(tuple(done), report.notes)
 
     def _repair(self, item: Drift) -> bool:
-        """Returns whether the running LIO config changed (so it must be saved)."""
+        """Returns whether the running configuration of the item's target family changed (so it
+        must be persisted)."""
         svc = self.service
-        inv = svc.inventory()
         if item.kind == "target_orphaned":
-            svc.target.delete(item.subject)
+            self._driver(item.family).remove_export(item.subject)
             return True
         if item.kind == "snapshot_stuck":
-            self._unstick_snapshot(inv.get_snapshot(item.volume_id))
+            svc.settle_abandoned_snapshot(item.volume_id)
             return False
         if item.kind == "clone_snapshot_left":
-            self._remove_clone_snapshot(item.subject)
+            vg, name = item.subject.removeprefix("/dev/").split("/", 1)
+            svc.remove_leftover_snapshot(vg, name)
             return False
-        volume = inv.get(item.volume_id)
-        with svc._working_on(volume):
-            volume = inv.get(volume.id)
-            if item.kind == "stuck":
-                self._unstick(volume)
-                return False
-            if item.kind in ("target_missing", "lun_missing", "acl_missing"):
-                from volctl.restore import Restorer  # the same code as `volctl restore`
-
-                return Restorer(svc).ensure(volume)
-            if item.kind == "target_unrecorded":
-                svc._ensure_export(volume)
-                return False
-            if item.kind == "acl_unrecorded":
-                with inv.write():
-                    inv.add_connection(Connection(volume.id, item.subject, {"initiator": item.subject}, volume.updated_at))
-                    inv.record(volume, "note", "doctor", detail=f"recorded the ACL of {item.subject} found on the host")
-                return False
+        if item.kind == "stuck":
+            svc.settle_abandoned(item.volume_id)
+            return False
+        if item.kind in ("target_missing", "lun_missing", "acl_missing"):
+            return svc.restore_export(item.volume_id)[1]  # the same code as `volctl restore`
+        if item.kind == "target_unrecorded":
+            svc.record_live_export(item.volume_id)
+            return False
+        if item.kind == "acl_unrecorded":
+            svc.record_connection(item.volume_id, item.subject)
+            return False
         raise VolctlError(f"no repair for {item.kind}")
 
-    def _unstick(self, volume: Volume) -> None:
-        target = self._stuck_target(volume)
-        fields: dict = {}
-        if volume.status == Status.EXTENDING:
-            lv = self.service.lvm(volume.volume_group).get(volume.lv_name)
-            if lv is not None and lv.size_bytes // GIB > volume.size:
-                fields["size"] = lv.size_bytes // GIB
-        if volume.status in (Status.ATTACHING, Status.DETACHING):
-            fields["attach_status"] = status_from_attachments(a.attach_status for a in volume.live_attachments)[1]
-        if volume.status == Status.REVERTING:
-            # a revert killed between `lvchange -a n` and `-a y` left the LV inactive: no export,
-            # no dd of it would find its device (and a merge still pending starts on activation)
-            lvm = self.service.lvm(volume.volume_group)
-            lv = lvm.get(volume.lv_name)
-            if lv is not None and not lv.is_active:
-                lvm.activate(volume.lv_name)
-        inv = self.service.inventory()
-        with inv.write():
-            moved = inv.cas(volume.id, [volume.status], target, **fields)
-            if moved:
-                inv.record(volume, "transition", "doctor", from_status=volume.status, to_status=target,
-                           detail="repaired: the operation that left it here is gone" +
-                                  (f"; size {fields['size']} GiB as the LV is" if "size" in fields else ""))
-        if not moved:  # someone else moved it first: theirs is the last word, and this repair did nothing
-            current = inv.find(volume.id)
-            raise VolctlError(f"{volume.name} changed meanwhile (now '{current.status if current else 'deleted'}'); run doctor again")
-
-    def _unstick_snapshot(self, snapshot: Snapshot) -> None:
-        svc = self.service
-        with svc._working_on(snapshot):
-            inv = svc.inventory()
-            snapshot = inv.get_snapshot(snapshot.id)
-            present = svc.lvm(snapshot.volume_group).get(snapshot.lv_name) is not None
-            target = self._stuck_snapshot_target(snapshot, present)
-            with inv.write():
-                moved = inv.cas_snapshot(snapshot.id, [snapshot.status], target)
-                if moved:
-                    inv.record(snapshot, "transition", "doctor", from_status=snapshot.status, to_status=target,
-                               detail="repaired: the operation that left it here is gone"
-                                      + ("" if present else "; its LV is not there"))
-            if not moved:
-                current = inv.find_snapshot(snapshot.id)
-                raise VolctlError(f"snapshot {snapshot.name} changed meanwhile (now "
-                                  f"'{current.status if current else 'deleted'}'); run doctor again")
-
-    def _remove_clone_snapshot(self, path: str) -> None:
-        vg, name = path.removeprefix("/dev/").split("/", 1)
-        lvm = self.service.lvm(vg)
-        lv = lvm.get(name)
-        if lv is not None:
-            self.service._remove_snapshot_lv(lvm, lv, lv.size_bytes // GIB)
+    def _driver(self, family: str | None) -> TargetDriver:
+        return next(d for d in self.service.targets.all() if d.family == family)

@@ -102,3 +102,16 @@ class TargetFailed(VolctlError):
     """The in-process target helper (rtslib) could not change LIO; the message names what."""
 
     exit_code = ExitCode.COMMAND_FAILED
+
+
+class NotRestorable(VolctlError):
+    """An export restore cannot re-create until the inventory is settled (doctor, reset-state,
+    export): exit 5."""
+
+    exit_code = ExitCode.INVALID_STATE
+
+
+class RestoreFailed(VolctlError):
+    """The host is missing something restore cannot re-create (an LV): exit 6."""
+
+    exit_code = ExitCode.COMMAND_FAILED

@@ -321,7 +321,7 @@ class Inventory(SnapshotRows):
             lv_path=f"/dev/{row['volume_group']}/{row['lv_name']}",
             provider_location=row["provider_location"], provider_auth=row["provider_auth"],
             previous_status=row["previous_status"], created_at=row["created_at"], updated_at=row["updated_at"],
-            attachments=attachments, connections=connections,
+            attachments=attachments, connections=connections, target_helper=row["target_helper"],
         )
 
 

@@ -1,5 +1,6 @@
-"""Advisory file locks: one per volume (external steps never interleave) and one for LIO host-wide
-(rtslib is not safe under concurrent use; Cinder serializes cinder-rtstool the same way)."""
+"""Advisory file locks: one per volume and snapshot (external steps for one never interleave) and
+one host-wide per target family, which its helpers hold for every step (LIO's: rtslib is not
+safe under concurrent use; Cinder serializes cinder-rtstool the same way)."""
 
 from __future__ import annotations
 
@@ -102,8 +103,7 @@ class Locks:
     def __init__(self, directory: Path, wait: float = DEFAULT_WAIT):
         self.directory = directory
         self.wait = wait
-        self._volume_locks: dict[str, FileLock] = {}
-        self.lio = FileLock(directory / "lio.lock", wait)
+        self._locks: dict[str, FileLock] = {}
 
     def ensure_directory(self) -> None:
         try:
@@ -117,8 +117,14 @@ class Locks:
     def snapshot(self, snapshot_id: str) -> FileLock:
         return self._entity("snapshot", snapshot_id)
 
+    def host(self, family: str) -> FileLock:
+        """A target family's host-wide lock (lio.lock for LIO, as every volctl before it took)."""
+        return self._lock(family)
+
     def _entity(self, kind: str, entity_id: str) -> FileLock:
-        key = f"{kind}-{entity_id}"
-        if key not in self._volume_locks:
-            self._volume_locks[key] = FileLock(self.directory / f"{key}.lock", self.wait)
-        return self._volume_locks[key]
+        return self._lock(f"{kind}-{entity_id}")
+
+    def _lock(self, key: str) -> FileLock:
+        if key not in self._locks:
+            self._locks[key] = FileLock(self.directory / f"{key}.lock", self.wait)
+        return self._locks[key]

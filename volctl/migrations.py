@@ -140,3 +140,13 @@ def m002_snapshots(db: Database) -> None:
     db["snapshots"].create_index(["name"], unique=True)
     db["snapshots"].create_index(["volume_id", "created_at"])
     db["events"].add_column("entity", str, not_null_default="volume")
+
+
+@migrations()
+def m003_target_helper(db: Database) -> None:
+    """Which target helper made a volume's export (NULL when it has none), so that one host can
+    hold exports of several helpers. Every export before this was LIO's, made by either LIO
+    helper; the configured LIO helper drives an LIO export whichever made it, so those are named
+    by the default one."""
+    db["volumes"].add_column("target_helper", str)
+    db.conn.execute("UPDATE volumes SET target_helper = 'lioadm' WHERE provider_location IS NOT NULL")

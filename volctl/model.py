@@ -74,15 +74,18 @@ GUARD_REASONS: dict[Guard, str] = {
     Guard.LATEST_SNAPSHOT: "only the volume's latest snapshot can be reverted to",
 }
 
-# A volume left in one of these by a killed process needs an operator or `doctor --repair`.
-TRANSIENT = frozenset({Status.CREATING, Status.ATTACHING, Status.DETACHING, Status.DELETING, Status.EXTENDING,
-                       Status.REVERTING})
-SNAPSHOT_TRANSIENT = frozenset({SnapshotStatus.CREATING, SnapshotStatus.DELETING, SnapshotStatus.RESTORING})
 ERRORS = frozenset({Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING})
 # Cinder's initialize_connection only refuses maintenance; the contract also keeps exports away
 # from volumes whose LV may not be there (creating, deleting, error*).
 # Nor while reverting: LVM merges a snapshot only into a closed LV, and an export opens it.
 EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DELETING, Status.REVERTING} - ERRORS
+
+
+# The status history gives a row that is gone (delete's done state).
+DELETED = "deleted"
+# The outcomes of a transition's work: its done state, its failed state (or, with none, the status
+# before the claim), or the status before the claim (the work did not start).
+DONE, FAILED, ROLLED_BACK = "done", "failed", "rolled back"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class Transition:
 
 
 TRANSITIONS: dict[str, Transition] = {
+    # allowed from nothing: a new row, made in its busy state
     "create": Transition(frozenset(), busy=Status.CREATING, done=Status.AVAILABLE, failed=Status.ERROR),
     "reserve": Transition(frozenset({Status.AVAILABLE}), done=Status.ATTACHING, multiattach_also=frozenset({Status.IN_USE}),
                           guards=(Guard.MULTIATTACH_IS,)),
@@ -120,6 +124,7 @@ TRANSITIONS: dict[str, Transition] = {
     "delete": Transition(
         frozenset({Status.AVAILABLE, Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING}),
         busy=Status.DELETING,
+        done=DELETED,
         failed=Status.ERROR_DELETING,
         guards=(Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
     ),
@@ -147,13 +152,71 @@ SNAPSHOT_TRANSITIONS: dict[str, Transition] = {
     "create": Transition(frozenset(), busy=SnapshotStatus.CREATING, done=SnapshotStatus.AVAILABLE,
                          failed=SnapshotStatus.ERROR),
     "delete": Transition(frozenset({SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR, SnapshotStatus.ERROR_DELETING}),
-                         busy=SnapshotStatus.DELETING, failed=SnapshotStatus.ERROR_DELETING),
+                         busy=SnapshotStatus.DELETING, done=DELETED, failed=SnapshotStatus.ERROR_DELETING),
     # failed: the merge consumed the snapshot's LV and re-creating it failed
     "revert": Transition(frozenset({SnapshotStatus.AVAILABLE}), busy=SnapshotStatus.RESTORING,
                          done=SnapshotStatus.AVAILABLE, failed=SnapshotStatus.ERROR, guards=(Guard.LATEST_SNAPSHOT,)),
     # the source of a new volume (Cinder's create_volume_from_snapshot needs it available)
     "use": Transition(frozenset({SnapshotStatus.AVAILABLE})),
 }
+
+
+# Where `doctor --repair` sends a row left in a transient status by a process that is gone: the
+# action whose row decides, and which of its outcomes (Cinder's restart cleanup where it has one).
+ABANDONED: dict[str, tuple[str, str]] = {
+    Status.CREATING: ("create", FAILED),
+    Status.DELETING: ("delete", FAILED),
+    Status.EXTENDING: ("extend", DONE),  # the LV's size is recorded as the LV has it
+    Status.ATTACHING: ("unreserve", DONE),  # a reservation nobody attached
+    Status.DETACHING: ("detach", DONE),
+    Status.REVERTING: ("revert", DONE),  # the LV activated again first
+}
+# A restoring snapshot is available again if the revert left its LV (killed before the merge),
+# else failed: the service picks by what it finds.
+SNAPSHOT_ABANDONED: dict[str, tuple[str, str]] = {
+    SnapshotStatus.CREATING: ("create", FAILED),
+    SnapshotStatus.DELETING: ("delete", FAILED),
+    SnapshotStatus.RESTORING: ("revert", DONE),
+}
+# A volume or snapshot left in one of these by a killed process needs an operator or `doctor --repair`.
+TRANSIENT = frozenset(ABANDONED)
+SNAPSHOT_TRANSIENT = frozenset(SNAPSHOT_ABANDONED)
+
+
+def outcome_status(transition: Transition, outcome: str, attachments: Iterable[Attachment] = (),
+                   rollback: str | None = None) -> tuple[str, dict]:
+    """The status an outcome of a transition gives, and the fields that come with it: a done
+    state recomputed from the live attachments brings their attach status; a transition without
+    a failed state, and a rolled-back one, go to `rollback`, the status before the claim."""
+    if outcome == ROLLED_BACK or (outcome == FAILED and transition.failed is None):
+        if rollback is None:
+            raise ValueError("rolling back needs the status before the claim")
+        return rollback, {}
+    if outcome == FAILED:
+        return transition.failed, {}
+    if transition.done is not None:
+        return transition.done, {}
+    status, attach_status = status_from_attachments(a.attach_status for a in attachments)
+    return status, {"attach_status": attach_status}
+
+
+def abandoned_status(volume: Volume) -> str:
+    """Where doctor --repair sends a volume stuck in a transient status."""
+    action, outcome = ABANDONED[volume.status]
+    return outcome_status(TRANSITIONS[action], outcome, volume.live_attachments)[0]
+
+
+def snapshot_abandoned(snapshot: Snapshot, lv_present: bool) -> tuple[str, str]:
+    """SNAPSHOT_ABANDONED's action and outcome for a stuck snapshot: a restoring one whose LV the
+    revert consumed has failed."""
+    action, outcome = SNAPSHOT_ABANDONED[snapshot.status]
+    return action, FAILED if outcome == DONE and not lv_present else outcome
+
+
+def abandoned_snapshot_status(snapshot: Snapshot, lv_present: bool) -> str:
+    """Where doctor --repair sends a snapshot stuck in a transient status."""
+    action, outcome = snapshot_abandoned(snapshot, lv_present)
+    return outcome_status(SNAPSHOT_TRANSITIONS[action], outcome)[0]
 
 
 def status_from_attachments(live: Iterable[str]) -> tuple[Status, AttachStatus]:
@@ -218,17 +281,11 @@ class Volume:
     updated_at: str
     attachments: tuple[Attachment, ...] = field(default=())
     connections: tuple[Connection, ...] = field(default=())
+    target_helper: str | None = None  # the helper that made the recorded export; None when there is none
 
     @property
     def live_attachments(self) -> tuple[Attachment, ...]:
         return tuple(a for a in self.attachments if a.live)
-
-    @property
-    def iqn(self) -> str | None:
-        if not self.provider_location:
-            return None
-        parts = self.provider_location.split(" ")
-        return parts[1] if len(parts) > 1 else None
 
 
 @dataclass(frozen=True)

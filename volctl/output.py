@@ -409,8 +409,9 @@ def restore_report(report, as_json: bool) -> None:
         out.write(f"present   {name}\n")
     for failure in report.failed:
         out.write(f"FAILED    {failure.volume}: {mask(failure.error)}\n")
-    if report.save_error:
-        note(f"the LIO config was not saved to {report.save_file}: {report.save_error}")
-    elif report.saved:
-        note(f"saved the LIO config to {report.save_file}")
+    for save in report.saves:
+        if save.error:
+            note(f"the {save.what} was not saved to {save.path}: {save.error}")
+        elif save.saved:
+            note(f"saved the {save.what} to {save.path}")
     note(f"{len(report.restored)} restored, {len(report.present)} already live, {len(report.failed)} failed")

@@ -12,20 +12,12 @@ import math
 import re
 import uuid
 
+from volctl import iscsi
 from volctl.errors import UsageError, quoted
 
 MAX_GIB = 1_048_576
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-# RFC 3720 3.2.6.3.1: iqn.<yyyy-mm>.<reversed domain>[:<unique>]. The domain needs two labels
-# because rtslib's own check wants two dots after the date; '_' is refused by rtslib too.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_IQN = re.compile(rf"iqn\.[0-9]{{4}}-(?:0[1-9]|1[0-2])\.{_LABEL}(?:\.{_LABEL})+(?::[a-z0-9.:-]*[a-z0-9])?")
-_EUI = re.compile(r"eui\.[0-9a-f]{16}")
-# RFC 3980 allows 16 or 32 hex digits, but LIO (rtslib normalize_wwn) takes only the 16-digit
-# form with NAA type 1, 2, 5 or c-f; a name LIO would refuse is refused here first.
-_NAA = re.compile(r"naa\.[125c-f][0-9a-f]{15}")
-ISCSI_NAME_MAX_BYTES = 223
 _VG = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}")
 _LV = _VG
 
@@ -94,29 +86,6 @@ def uuid_str(value: str, what: str = "UUID") -> str:
     if not isinstance(value, str) or not looks_like_uuid(value):
         raise UsageError(f"invalid {what} {quoted(value)}: expected the form 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10")
     return str(uuid.UUID(value.lower()))
-
-
-def initiator_name(value: str) -> str:
-    """An iSCSI initiator name (iqn./eui./naa.), returned in the lower-case form LIO stores."""
-    if not isinstance(value, str) or not value:
-        raise UsageError("invalid initiator name: empty")
-    name = value.lower()
-    if len(name.encode("utf-8", "surrogatepass")) > ISCSI_NAME_MAX_BYTES:
-        raise UsageError(f"invalid initiator name {quoted(value)}: longer than {ISCSI_NAME_MAX_BYTES} bytes")
-    if name.startswith("iqn."):
-        ok = _IQN.fullmatch(name)
-        hint = "iqn.YYYY-MM.reversed.domain[:unique], e.g. iqn.1994-05.com.redhat:client1"
-    elif name.startswith("eui."):
-        ok = _EUI.fullmatch(name)
-        hint = "eui. followed by 16 hex digits"
-    elif name.startswith("naa."):
-        ok = _NAA.fullmatch(name)
-        hint = "naa. followed by 16 hex digits, the first 1, 2, 5 or c-f (LIO takes no 32-digit NAA)"
-    else:
-        ok, hint = None, "it must start with iqn., eui. or naa."
-    if not ok:
-        raise UsageError(f"invalid initiator name {quoted(value)}: {hint}")
-    return name
 
 
 def ip_address(value: str, what: str = "IP address") -> str:
@@ -231,7 +200,7 @@ def connector_dict(connector: object, source: str = "--initiator") -> dict:
         if key in connector and value is not None and not isinstance(value, types):
             wanted = "true or false" if types == (bool,) else "a string"
             raise UsageError(f"connector from {source}: {key!r} must be {wanted}, not {quoted(value)}")
-    checked = {**connector, "initiator": initiator_name(connector["initiator"])}
+    checked = {**connector, "initiator": iscsi.initiator_name(connector["initiator"])}
     if connector.get("mode") is not None:
         attach_mode(connector["mode"])
     if connector.get("host") is not None:

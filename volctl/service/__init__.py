@@ -1,19 +1,17 @@
 """The service: one method per use case, each claim (compare-and-swap) -> act on the host ->
-settle or roll back. Knows nothing of click, rich or sh; every host effect goes through lvm.py
-and the target helper (volctl/targets/).
+settle or roll back, by the transition table (volctl/model.py). Knows nothing of click, rich or
+sh; every host effect goes through lvm.py and the target helpers (volctl/targets/).
 
-Split by domain as the entities grew (volumes, attachments, exports, snapshots); VolumeService
-is the one facade the commands, doctor and restore use.
+Split by domain as the entities grew (volumes, attachments, exports, snapshots, and the repairs
+restore and doctor make); VolumeService is the one facade the commands, doctor and restore use.
 """
 
 from volctl.service.attachments import Attachments
 from volctl.service.core import Outcome, Progress, ServiceCore
-from volctl.service.exports import Exports
-from volctl.service.snapshots import Snapshots
-from volctl.service.volumes import Volumes
+from volctl.service.repairs import Repairs
 
 
-class VolumeService(Volumes, Attachments, Exports, Snapshots, ServiceCore):
+class VolumeService(Repairs, Attachments):
     """Every use case, over one inventory, one set of locks and one runner."""
 
 

@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import uuid as uuidlib
 
-from volctl import validate
+from volctl import iscsi, validate
 from volctl.errors import InvalidState, NotFound, UsageError, VolctlError
 from volctl.inventory import now
-from volctl.model import TRANSITIONS, AttachStatus, Attachment, Guard, Status, Volume, status_from_attachments
-from volctl.service.core import Outcome, ServiceCore
+from volctl.model import DONE, FAILED, TRANSITIONS, AttachStatus, Attachment, Guard, Status, Volume
+from volctl.service.core import Outcome
+from volctl.service.exports import Exports
 
 
-class Attachments(ServiceCore):
+class Attachments(Exports):
     # -- reserve / unreserve -----------------------------------------------------------------
 
     def reserve(self, ref: str) -> Outcome:
         """Cinder's reserve_volume: the multiattach flag is part of what must still hold."""
         volume = self.inventory().get(ref)
-        volume = self._claim(
-            volume, "reserve", Status.ATTACHING, values={Guard.MULTIATTACH_IS: volume.multiattach},
-            previous_status=volume.status,
-        )
+        volume = self._claim(volume, "reserve", values={Guard.MULTIATTACH_IS: volume.multiattach},
+                             previous_status=volume.status)
         return Outcome(volume)
 
     def unreserve(self, ref: str) -> Outcome:
-        inv = self.inventory()
-        volume = inv.get(ref)
-        status, attach_status = status_from_attachments(a.attach_status for a in volume.live_attachments)
-        volume = self._claim(volume, "unreserve", status, attach_status=attach_status)
-        return Outcome(volume)
+        return Outcome(self._claim(self.inventory().get(ref), "unreserve"))
 
     # -- attach ------------------------------------------------------------------------------
 
@@ -41,34 +36,31 @@ class Attachments(ServiceCore):
             validate.mountpoint(mountpoint)
         host = validate.host_name(host) if host is not None else None
         if initiator is not None:
-            initiator = validate.initiator_name(initiator)
+            initiator = iscsi.initiator_name(initiator)
         inv = self.inventory()
         volume = inv.get(ref)
         with inv.write():
             volume = inv.get(volume.id)
             for attachment in volume.live_attachments:
                 if attachment.instance_uuid == instance:
-                    if volume.status != Status.IN_USE:
-                        inv.cas(volume.id, [volume.status], Status.IN_USE, attach_status=AttachStatus.ATTACHED)
-                        inv.record(volume, "transition", "attach", from_status=volume.status, to_status=Status.IN_USE,
-                                   detail=f"instance {instance} was already attached ({attachment.id})")
+                    if volume.status != Status.IN_USE and volume.status in TRANSITIONS["attach"].expected(volume.multiattach):
+                        self._claim(volume, "attach", detail=f"instance {instance} was already attached ({attachment.id})",
+                                    attach_status=AttachStatus.ATTACHED)
                     return Outcome(inv.get(volume.id), changed=False,
                                    notes=(f"instance {instance} is already attached as {attachment.id}",),
                                    data={"attachment_id": attachment.id})
             if volume.status == Status.IN_USE and not volume.multiattach:
                 raise InvalidState(volume.name, "attach", [Status.ATTACHING], volume.status,
                                    "it is already attached and multiple attachments are not enabled")
-            wanted = TRANSITIONS["attach"].expected(volume.multiattach)
-            if not inv.cas(volume.id, wanted, Status.IN_USE, attach_status=AttachStatus.ATTACHED):
-                raise InvalidState(volume.name, "attach", sorted(wanted), volume.status)
             attachment = Attachment(
                 id=str(uuidlib.uuid4()), volume_id=volume.id, instance_uuid=instance, attached_host=host,
                 mountpoint=mountpoint, attach_mode=mode, attach_status=AttachStatus.ATTACHED, attach_time=now(),
                 connector=self._connector_for(volume, host, initiator),
             )
-            inv.add_attachment(attachment)
-            inv.record(volume, "transition", "attach", from_status=volume.status, to_status=Status.IN_USE,
-                       detail=f"attachment {attachment.id}: instance {instance} on {host or '-'} at {mountpoint or '-'} ({mode})")
+            volume = self._claim(volume, "attach", attach_status=AttachStatus.ATTACHED,
+                                 detail=f"attachment {attachment.id}: instance {instance} on {host or '-'} at "
+                                        f"{mountpoint or '-'} ({mode})",
+                                 also=lambda inv: inv.add_attachment(attachment))
         return Outcome(inv.get(volume.id), data={"attachment_id": attachment.id})
 
     @staticmethod
@@ -99,41 +91,39 @@ class Attachments(ServiceCore):
         inv = self.inventory()
         with self._locked(ref, "detach") as volume:
             attachment = self._pick_attachment(volume, attachment_id, instance)
-            volume = self._claim(volume, "detach", Status.DETACHING, detail=f"attachment {attachment.id}")
+            before = volume.status
+            volume = self._claim(volume, "detach", detail=f"attachment {attachment.id}")
             remaining = [a for a in volume.live_attachments if a.id != attachment.id]
-            removed = False
-            save_error = None
-            iqn = self._iqn(volume)
+            removed, save_error, driver, target = False, None, None, None
             if not remaining:
                 try:
-                    with self.locks.lio.held():
-                        if volume.provider_location or self.target.exists(iqn):
-                            _, save_error = self._removed_then_saved(lambda: self.target.delete(iqn))
-                            removed = True
+                    driver, target, removed, save_error = self._remove_export_of(volume)
                 except VolctlError as e:
-                    self._claim(volume, "detach", Status.IN_USE, expected={Status.DETACHING},
-                                detail=f"rolled back: removing the export failed: {e}")
+                    self._finish(volume, "detach", FAILED, rollback=before,
+                                 detail=f"rolled back: removing the export failed: {e}")
                     raise
-            status, attach_status = status_from_attachments(a.attach_status for a in remaining)
-            fields: dict = {"attach_status": attach_status}
+            fields: dict = {}
             if removed or not remaining:
-                fields["provider_location"] = None
-            with inv.write():
+                fields.update(provider_location=None, target_helper=None)
+
+            def detached(inv) -> None:
+                inv.detach_attachment(attachment.id, now())
+                if fields:
+                    inv.remove_connections(volume.id)
+
+            try:
                 # Settle only from detaching: a reset-state that came in meanwhile has the last word.
-                settled = inv.cas(volume.id, [Status.DETACHING], status, **fields)
-                if settled:
-                    inv.detach_attachment(attachment.id, now())
-                    if "provider_location" in fields:
-                        inv.remove_connections(volume.id)
-                    inv.record(volume, "transition", "detach", from_status=Status.DETACHING, to_status=status,
-                               detail=f"attachment {attachment.id} detached" + ("; export removed" if removed else ""))
-            if not settled:
-                current = inv.find(volume.id)
+                self._finish(volume, "detach", DONE, attachments=remaining, also=detached,
+                             detail=f"attachment {attachment.id} detached" + ("; export removed" if removed else ""),
+                             **fields)
+            except InvalidState as e:
                 self._note(volume, "detach", f"attachment {attachment.id} left live: the status changed while detaching"
                            + ("; its export was removed" if removed else ""))
-                raise InvalidState(volume.name, "detach", [Status.DETACHING], current.status if current else "deleted",
-                                   "the status was changed while detaching")
-            self._stale_save(volume, "detach", f"target {iqn} removed and attachment {attachment.id} detached", save_error)
+                raise InvalidState(volume.name, "detach", [Status.DETACHING], e.current,
+                                   "the status was changed while detaching") from None
+            if removed:
+                self._stale_save(volume, driver, "detach",
+                                 f"target {target} removed and attachment {attachment.id} detached", save_error)
             volume = inv.get(volume.id)
         return Outcome(volume, data={"attachment_id": attachment.id, "export_removed": removed})
 

@@ -14,12 +14,13 @@ from volctl.errors import InvalidState, VolctlError
 from volctl.inventory import Inventory, now
 from volctl.locks import Locks
 from volctl import validate
-from volctl.model import GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, AttachStatus, Snapshot, Status, Volume
+from volctl.model import (DELETED, DONE, FAILED, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, AttachStatus, Snapshot,
+                          Volume, outcome_status)
 from volctl.runner import CommandResult, Runner
 
 if TYPE_CHECKING:  # imported when first used: read commands need neither (start-up, BENCHMARKS.md)
     from volctl.lvm import Lvm
-    from volctl.targets.base import TargetHelper
+    from volctl.targets import Targets
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
@@ -46,8 +47,8 @@ class ServiceCore:
         self.runner = runner or Runner()
         self.runner.on_command = self._on_command
         self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
-        self._lio_args = {key: value for key, value in (("configfs", configfs), ("save_file", save_file)) if value}
-        self.host_root = host_root or Path("/")  # where the host's LIO restore unit is looked for (savefile.py)
+        # the host's paths the target helpers use, when not the host's own (tests, fake hosts)
+        self._host_paths = {"configfs": configfs, "save_file": save_file, "host_root": host_root}
         self._inventory: Inventory | None = None
         self._writable = False
         self._subject: Volume | None = None
@@ -69,14 +70,11 @@ class ServiceCore:
         return self._inventory.warnings if self._inventory else []
 
     @cached_property
-    def target(self) -> TargetHelper:
-        from volctl.targets import target_helper
-        from volctl.targets.base import IscsiConfig
+    def targets(self) -> Targets:
+        """The target helpers (volctl/targets/): for new exports, for a volume's export, all."""
+        from volctl.targets import Targets
 
-        s = self.settings
-        iscsi = IscsiConfig(s.target_prefix, s.portal_ips, s.target_port, s.target_protocol)
-        return target_helper(s.target_helper, self.runner, self.locks.lio, iscsi=iscsi,
-                             **{"save_file": s.save_file(self.host_root), **self._lio_args})
+        return Targets.from_settings(self.settings, self.runner, self.locks, **self._host_paths)
 
     def lvm(self, vg: str | None = None) -> Lvm:
         from volctl.lvm import Lvm, host_for
@@ -122,28 +120,67 @@ class ServiceCore:
     def _note(self, volume: Volume | Snapshot, action: str, detail: str) -> None:
         self.inventory().record(volume, "note", action, detail=detail)
 
-    def _claim(self, volume: Volume, action: str, status: str, *, expected: Iterable[str] | None = None,
-               values: dict | None = None, force: bool = False, detail: str | None = None, **fields: object) -> Volume:
-        """Compare-and-swap to `status` and file the transition, in one transaction. Without
-        `expected`, the claim is from the states the table allows, with its guards (`values` gives
-        those that take one); with it, a settle from the busy state, unguarded."""
+    def _claim(self, volume: Volume, action: str, *, values: dict | None = None, force: bool = False,
+               detail: str | None = None, also: Callable[[Inventory], None] | None = None, **fields: object) -> Volume:
+        """Compare-and-swap from the states the table allows, with its guards (`values` gives those
+        that take one), to the action's busy state, or its done state when it has none, and file
+        the transition, in one transaction (with `also`'s writes, when the swap wins)."""
         transition = TRANSITIONS[action]
-        wanted = frozenset(expected) if expected is not None else transition.expected(volume.multiattach, force)
-        guards = {} if expected is not None else {g: (values or {}).get(g) for g in transition.guards}
-        self._swap(volume, action, status, wanted, guards, detail, fields)
+        wanted = transition.expected(volume.multiattach, force)
+        guards = {g: (values or {}).get(g) for g in transition.guards}
+        if transition.busy:
+            status, derived = transition.busy, {}
+        else:
+            status, derived = outcome_status(transition, DONE, volume.live_attachments)
+        self._swap(volume, action, status, wanted, guards, detail, {**derived, **fields}, also)
         return self.inventory().get(volume.id)
 
-    def _claim_snapshot(self, snapshot: Snapshot, action: str, status: str, *, expected: Iterable[str] | None = None,
-                        detail: str | None = None, **fields: object) -> Snapshot:
+    def _claim_snapshot(self, snapshot: Snapshot, action: str, *, detail: str | None = None,
+                        **fields: object) -> Snapshot:
         """_claim for a snapshot, by SNAPSHOT_TRANSITIONS."""
         transition = SNAPSHOT_TRANSITIONS[action]
-        wanted = frozenset(expected) if expected is not None else transition.allowed_from
-        guards = {} if expected is not None else {g: None for g in transition.guards}
-        self._swap(snapshot, action, status, wanted, guards, detail, fields)
+        guards = {g: None for g in transition.guards}
+        self._swap(snapshot, action, transition.busy or transition.done, transition.allowed_from, guards, detail, fields)
         return self.inventory().get_snapshot(snapshot.id)
 
+    def _finish(self, subject: Volume | Snapshot, action: str, outcome: str, *, rollback: str | None = None,
+                attachments: Iterable | None = None, detail: str | None = None,
+                also: Callable[[Inventory], None] | None = None, filed_as: str | None = None,
+                **fields: object) -> Volume | Snapshot | None:
+        """The second half of a transition, from its busy state (or, for one without, from where
+        it is allowed) to the table's done or failed state (a transition without a failed state
+        rolls back to `rollback`, the status before the claim; one whose done state is recomputed
+        from the live attachments takes `attachments`, the ones that remain). `also` writes in the
+        same transaction, when the swap wins; `filed_as` names the history row's action when
+        another than the transition's settles it (doctor). A row whose done state is DELETED is
+        removed, from whatever status it is in by then."""
+        snapshot = isinstance(subject, Snapshot)
+        transition = (SNAPSHOT_TRANSITIONS if snapshot else TRANSITIONS)[action]
+        if attachments is None:
+            attachments = () if snapshot else subject.live_attachments
+        status, derived = outcome_status(transition, outcome, attachments, rollback)
+        if status == DELETED:
+            self._forget(subject, action)
+            return None
+        wanted = frozenset({transition.busy}) if transition.busy else transition.allowed_from
+        self._swap(subject, action, status, wanted, {}, detail, {**derived, **fields}, also, filed_as)
+        inv = self.inventory()
+        return inv.get_snapshot(subject.id) if snapshot else inv.get(subject.id)
+
+    def _forget(self, subject: Volume | Snapshot, action: str) -> None:
+        """Remove the row (the LV is gone) and file its last transition."""
+        inv = self.inventory()
+        snapshot = isinstance(subject, Snapshot)
+        with inv.write():
+            current = inv.find_snapshot(subject.id) if snapshot else inv.find(subject.id)
+            (inv.remove_snapshot if snapshot else inv.remove_volume)(subject.id)
+            busy = (SNAPSHOT_TRANSITIONS if snapshot else TRANSITIONS)[action].busy
+            inv.record(subject, "transition", action, from_status=current.status if current else busy,
+                       to_status=DELETED)
+
     def _swap(self, subject: Volume | Snapshot, action: str, status: str, wanted: frozenset[str], guards: dict,
-              detail: str | None, fields: dict) -> None:
+              detail: str | None, fields: dict, also: Callable[[Inventory], None] | None = None,
+              filed_as: str | None = None) -> None:
         """The compare-and-swap of either entity and its history row, in one transaction; when it
         loses, the error names the status found, and the guard that failed when the status was right."""
         inv = self.inventory()
@@ -153,7 +190,10 @@ class ServiceCore:
             current = find(subject.id)
             won = current is not None and cas(subject.id, wanted, status, guards=guards, **fields)
             if won:
-                inv.record(subject, "transition", action, from_status=current.status, to_status=status, detail=detail)
+                inv.record(subject, "transition", filed_as or action, from_status=current.status, to_status=status,
+                           detail=detail)
+                if also is not None:
+                    also(inv)
             why = "" if won or current is None or current.status not in wanted else self._why(inv, table, subject.id, guards)
         if not won:
             raise InvalidState(subject.name, action, sorted(wanted), current.status if current else "deleted", why,
@@ -161,20 +201,17 @@ class ServiceCore:
 
     def _settle(self, subject: Volume | Snapshot, action: str, work: Callable[[], dict | None], *,
                 rollback: str | None = None) -> Volume | Snapshot:
-        """The second half of every transition, from its busy state: run the work, then move to the
-        table's done state (with the fields the work returns), or to its failed state when the work
-        fails; a transition with no failed state rolls back to `rollback`."""
-        snapshot = isinstance(subject, Snapshot)
-        transition = (SNAPSHOT_TRANSITIONS if snapshot else TRANSITIONS)[action]
-        claim = self._claim_snapshot if snapshot else self._claim
+        """Run the work of a claimed transition, then move to the table's done state (with the
+        fields the work returns), or to its failed state when the work fails; a transition with
+        no failed state rolls back to `rollback`."""
         try:
             fields = work() or {}
         except VolctlError as e:
-            back = transition.failed or rollback
-            claim(subject, action, back, expected={transition.busy},
-                  detail=str(e) if transition.failed else f"rolled back: {e}")
+            transition = (SNAPSHOT_TRANSITIONS if isinstance(subject, Snapshot) else TRANSITIONS)[action]
+            self._finish(subject, action, FAILED, rollback=rollback,
+                         detail=str(e) if transition.failed else f"rolled back: {e}")
             raise
-        return claim(subject, action, transition.done, expected={transition.busy}, **fields)
+        return self._finish(subject, action, DONE, **fields)
 
     @staticmethod
     def _why(inv: Inventory, table: str, row_id: str, guards: dict) -> str:
@@ -194,9 +231,6 @@ class ServiceCore:
         if volume.status not in allowed:
             raise InvalidState(volume.name, action, sorted(allowed), volume.status)
 
-    def _iqn(self, volume: Volume) -> str:
-        return self.target.iqn(volume)
-
     def _undo(self, volume: Volume, what: str, step: Callable[[], None]) -> str | None:
         """Best effort: a failed undo must not hide the error that caused it; it goes to history."""
         try:
@@ -207,17 +241,19 @@ class ServiceCore:
         self._note(volume, "undo", f"undid {what}")
         return None
 
-    def _new_volume(self, volume_id: str, name: str, size: int, multiattach: bool, vg: str, detail: str) -> Volume:
-        """The row in 'creating', filed in history: the claim of a create."""
-        lv_name = validate.lv_name(self.settings.lv_name(volume_id))
+    def _new_volume(self, action: str, volume_id: str, name: str, size: int, multiattach: bool, vg: str, detail: str,
+                    lv_name: str | None = None) -> Volume:
+        """The row in the action's busy state, filed in history: the claim of a new volume."""
+        lv_name = validate.lv_name(lv_name or self.settings.lv_name(volume_id))
+        status = TRANSITIONS[action].busy
         inv = self.inventory()
         stamp = now()
         with inv.write():
             inv.add_volume(
-                id=volume_id, name=name, size=size, status=Status.CREATING, attach_status=AttachStatus.DETACHED,
+                id=volume_id, name=name, size=size, status=status, attach_status=AttachStatus.DETACHED,
                 multiattach=int(multiattach), volume_group=vg, lv_name=lv_name, created_at=stamp, updated_at=stamp,
             )
-            inv.record((volume_id, name), "transition", "create", to_status=Status.CREATING, detail=detail)
+            inv.record((volume_id, name), "transition", action, to_status=status, detail=detail)
         return inv.get(volume_id)
 
     def _make_lv(self, lvm: Lvm, lv_name: str, size: int) -> None:

@@ -1,15 +1,19 @@
-"""Exports: the LIO target and its ACLs (Cinder's create_export, initialize_connection,
-terminate_connection, remove_export)."""
+"""Exports: a volume's target and the hosts allowed on it (Cinder's create_export,
+initialize_connection, terminate_connection, remove_export), through the target helper that
+drives the volume's export (volctl/targets/)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from volctl import formats, validate
+from volctl import validate
 from volctl.errors import InvalidState, VolctlError
 from volctl.inventory import now
 from volctl.model import AttachStatus, Connection, Volume
 from volctl.service.core import Outcome, ServiceCore
+
+if TYPE_CHECKING:
+    from volctl.targets.driver import TargetDriver
 
 
 class Exports(ServiceCore):
@@ -21,136 +25,145 @@ class Exports(ServiceCore):
         return Outcome(volume, changed=created, notes=() if created else (f"{volume.name} is already exported",))
 
     def _ensure_export(self, volume: Volume, *, save: bool = True) -> tuple[Volume, bool]:
-        """Cinder's create_export for LIO. Returns (volume, whether this call created the target).
-        save=False leaves the persist to the caller, so a change set pays one: lioadm's rewrites
-        the whole LIO configuration, and its cost grows with every target on the host (BENCHMARKS.md)."""
+        """Cinder's create_export. Returns (volume, whether this call created the target).
+        save=False leaves the persist to the caller, so a change set pays one: a helper may
+        rewrite its whole configuration on each, a cost that grows with every target on the host
+        (BENCHMARKS.md)."""
         inv = self.inventory()
-        iqn = self._iqn(volume)
-        with self.locks.lio.held():
-            # Asked once: nothing changes LIO before create, and the LIO lock keeps other volctl out.
-            # A failure below may remove the target only if this call made it.
-            existed = self.target.is_live(iqn)
+        driver = self.targets.owner(volume)
+        target = driver.target_name(volume)
+        with driver.locked():
+            # Asked once: nothing changes the host's targets before create, and the helper's lock
+            # keeps other volctl out. A failure below may remove the target only if this call made it.
+            existed = driver.is_live(target)
             if volume.provider_location and existed:
                 return volume, False
-            chap, new = self.target.credentials(volume.provider_auth)
-            if new:
+            secrets = driver.new_secrets(volume)
+            if secrets is not None:
                 with inv.write():
-                    inv.update(volume.id, provider_auth=formats.provider_auth(chap))
-                    inv.record(volume, "note", "export", detail=f"generated credentials for initiators: user {chap.username}, password not shown")
+                    inv.update(volume.id, **secrets.fields)
+                    inv.record(volume, "note", "export", detail=secrets.note)
+                volume = inv.get(volume.id)
             try:
                 if not existed:
-                    self.target.export(volume.lv_path, iqn, chap)
+                    driver.create_export(volume)
                 else:
-                    self.target.touch(iqn)  # live but unrecorded: maybe never saved either
+                    driver.touch(target)  # live but unrecorded: maybe never persisted either
                 if save:
-                    self.target.persist()
+                    driver.persist()
             except VolctlError:
                 if not existed:
-                    self._undo(volume, f"target {iqn}", lambda: self._remove_target(iqn))
+                    self._undo(volume, f"target {target}", lambda: self._remove_target(driver, target))
                 raise
-            location = self.target.location(iqn)
+            location = driver.location(volume)
             with inv.write():
-                inv.update(volume.id, provider_location=location)
+                inv.update(volume.id, provider_location=location, target_helper=driver.name)
                 inv.record(volume, "note", "export", detail=f"exported as {location}")
         return inv.get(volume.id), not existed
 
-    def _remove_target(self, iqn: str) -> None:
-        with self.target.changes():
-            self.target.delete(iqn)
+    @staticmethod
+    def _remove_target(driver: TargetDriver, target: str) -> None:
+        with driver.changes():
+            driver.remove_export(target)
 
-    def _removed_then_saved(self, remove: Callable[[], object]) -> tuple[object, VolctlError | None]:
-        """A removal that worked is a fact on the host even when the save after it fails: the caller
-        records it, so the inventory never claims a target or ACL that is gone, and then raises the
-        save's error (exit 6; doctor reports the stale saved config until a save succeeds)."""
-        with self.locks.lio.held():
+    @staticmethod
+    def _removed_then_saved(driver: TargetDriver, remove: Callable[[], object]) -> tuple[object, VolctlError | None]:
+        """A removal that worked is a fact on the host even when the persist after it fails: the
+        caller records it, so the inventory never claims a target or an allowed host that is gone,
+        and then raises the persist's error (exit 6; doctor reports the stale saved config until a
+        save succeeds)."""
+        with driver.locked():
             result = remove()
             try:
-                self.target.persist()
+                driver.persist()
             except VolctlError as e:
                 return result, e
         return result, None
 
-    def _stale_save(self, volume: Volume, action: str, removed: str, error: VolctlError | None) -> None:
+    def _stale_save(self, volume: Volume, driver: TargetDriver, action: str, removed: str,
+                    error: VolctlError | None) -> None:
         if error is not None:
-            self._note(volume, action, f"{removed}, but the LIO config could not be saved: the saved config still "
+            self._note(volume, action, f"{removed}, but the {driver.what} could not be saved: the saved config still "
                                        f"has it until a save succeeds (volctl doctor --repair saves)")
             raise error
 
     def connect(self, ref: str, connector: dict, *, multipath: bool = False) -> Outcome:
         connector = validate.connector_dict(connector)
-        initiator = connector["initiator"]
         inv = self.inventory()
         with self._locked(ref, "connect") as volume:
-            volume, created = self._ensure_export(volume, save=False)  # one save below covers target and ACL
-            chap = formats.parse_provider_auth(volume.provider_auth)
-            iqn = self._iqn(volume)
-            acl_added = False
+            driver = self.targets.owner(volume)
+            host = driver.host_of(connector)
+            volume, created = self._ensure_export(volume, save=False)  # one persist below covers target and host
+            target = driver.target_name(volume)
+            allowed = False
             try:
-                with self.locks.lio.held():
-                    self.target.add_initiator(iqn, chap, initiator)
-                    acl_added = True
-                    self.target.persist()
+                with driver.locked():
+                    driver.allow(volume, host)
+                    allowed = True
+                    driver.persist()
             except VolctlError:
                 if created:
-                    self._undo(volume, f"export {iqn}", lambda: self._drop_export(volume, iqn))
-                elif acl_added and all(c.initiator != initiator for c in volume.connections):
+                    self._undo(volume, f"export {target}", lambda: self._drop_export(volume, driver, target))
+                elif allowed and all(c.initiator != host for c in volume.connections):
                     # an ACL the inventory does not record must not outlive the failed call
-                    self._undo(volume, f"ACL for {initiator}", lambda: self._remove_acl(iqn, initiator))
+                    self._undo(volume, f"ACL for {host}", lambda: self._remove_host(driver, target, host))
                 raise
             with inv.write():
-                inv.add_connection(Connection(volume.id, initiator, connector, now()))
-                inv.record(volume, "note", "connect", detail=f"ACL for {initiator}")
+                inv.add_connection(Connection(volume.id, host, connector, now()))
+                inv.record(volume, "note", "connect", detail=f"ACL for {host}")
             volume = inv.get(volume.id)
         mode = connector.get("mode") if connector.get("mode") in ("rw", "ro") else "rw"
         for attachment in volume.live_attachments:
-            if attachment.initiator == initiator:
+            if attachment.initiator == host:
                 mode = attachment.attach_mode
-        info = self.target.connection_info(volume, connector, mode, force_multipath=multipath)
+        info = driver.connection_info(volume, connector, mode, force_multipath=multipath)
         return Outcome(volume, data=info)
 
-    def _drop_export(self, volume: Volume, iqn: str) -> None:
+    def _drop_export(self, volume: Volume, driver: TargetDriver, target: str) -> None:
         removed = False
         try:
-            self._remove_target(iqn)
+            self._remove_target(driver, target)
             removed = True
         finally:  # the export was this call's: the inventory goes back to unexported even if save failed
             inv = self.inventory()
             with inv.write():
-                inv.update(volume.id, provider_location=None)
+                inv.update(volume.id, provider_location=None, target_helper=None)
                 inv.remove_connections(volume.id)
                 inv.record(volume, "note", "unexport",
-                           detail=f"target {iqn} removed" if removed else f"export {iqn} dropped; removing the target failed")
+                           detail=f"target {target} removed" if removed else f"export {target} dropped; removing the target failed")
 
-    def _remove_acl(self, iqn: str, initiator: str) -> None:
-        with self.target.changes():
-            self.target.delete_initiator(iqn, initiator)
+    @staticmethod
+    def _remove_host(driver: TargetDriver, target: str, host: str) -> None:
+        with driver.changes():
+            driver.disallow(target, host)
 
     def disconnect(self, ref: str, connector: dict) -> Outcome:
-        """Cinder's terminate_connection for LIO, with the LVM driver's rule for shared initiators."""
+        """Cinder's terminate_connection, with the LVM driver's rule for shared initiators."""
         connector = validate.connector_dict(connector)
-        initiator = connector["initiator"]
         inv = self.inventory()
         with self._locked(ref, "disconnect") as volume:
+            driver = self.targets.owner(volume)
+            host = driver.host_of(connector)
             if not volume.provider_location:
                 with inv.write():
-                    inv.remove_connection(volume.id, initiator)
-                    inv.record(volume, "note", "disconnect", detail=f"not exported; no ACL for {initiator} to remove")
+                    inv.remove_connection(volume.id, host)
+                    inv.record(volume, "note", "disconnect", detail=f"not exported; no ACL for {host} to remove")
                 return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported; nothing to disconnect",))
-            sharing = [a for a in volume.live_attachments if a.initiator == initiator]
+            sharing = [a for a in volume.live_attachments if a.initiator == host]
             if volume.multiattach and len(sharing) > 1:
-                detail = f"ACL for {initiator} kept: {len(sharing)} live attachments use it"
+                detail = f"ACL for {host} kept: {len(sharing)} live attachments use it"
                 self._note(volume, "disconnect", detail)
                 return Outcome(volume, changed=False, notes=(detail,))
-            iqn = self._iqn(volume)
+            target = driver.target_name(volume)
 
-            found, save_error = self._removed_then_saved(lambda: self.target.delete_initiator(iqn, initiator))
+            found, save_error = self._removed_then_saved(driver, lambda: driver.disallow(target, host))
             with inv.write():
-                inv.remove_connection(volume.id, initiator)
-                detail = f"ACL for {initiator} removed" if found else f"ACL for {initiator} was not there"
+                inv.remove_connection(volume.id, host)
+                detail = f"ACL for {host} removed" if found else f"ACL for {host} was not there"
                 inv.record(volume, "note", "disconnect", detail=detail)
-            self._stale_save(volume, "disconnect", f"ACL for {initiator} removed", save_error)
+            self._stale_save(volume, driver, "disconnect", f"ACL for {host} removed", save_error)
             volume = inv.get(volume.id)
-        return Outcome(volume, changed=found, notes=() if found else (f"no ACL for {initiator} on {volume.name}",))
+        return Outcome(volume, changed=found, notes=() if found else (f"no ACL for {host} on {volume.name}",))
 
     def unexport(self, ref: str) -> Outcome:
         """Cinder's remove_export. provider_auth stays: the credentials live as long as the volume."""
@@ -159,19 +172,41 @@ class Exports(ServiceCore):
             if volume.live_attachments or volume.attach_status == AttachStatus.ATTACHED:
                 raise InvalidState(volume.name, "unexport", ["available"], volume.status,
                                    f"{len(volume.live_attachments)} live attachment(s); detach first")
-            iqn = self._iqn(volume)
+            driver = self.targets.owner(volume)
+            target = driver.target_name(volume)
             save_error = None
-            with self.locks.lio.held():
-                present = self.target.exists(iqn)
+            with driver.locked():
+                present = driver.exists(target)
                 if present:
-                    _, save_error = self._removed_then_saved(lambda: self.target.delete(iqn))
+                    _, save_error = self._removed_then_saved(driver, lambda: driver.remove_export(target))
             if not present and not volume.provider_location:
                 return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported",))
             with inv.write():
-                inv.update(volume.id, provider_location=None)
+                inv.update(volume.id, provider_location=None, target_helper=None)
                 inv.remove_connections(volume.id)
-                inv.record(volume, "note", "unexport", detail=f"target {iqn} removed" if present else f"target {iqn} was already gone")
-            self._stale_save(volume, "unexport", f"target {iqn} removed", save_error)
+                inv.record(volume, "note", "unexport",
+                           detail=f"target {target} removed" if present else f"target {target} was already gone")
+            self._stale_save(volume, driver, "unexport", f"target {target} removed", save_error)
             volume = inv.get(volume.id)
         return Outcome(volume)
 
+    # -- used by detach and delete ----------------------------------------------------------
+
+    def _remove_export_of(self, volume: Volume) -> tuple[TargetDriver, str, bool, VolctlError | None]:
+        """Remove the volume's target when it is recorded or live, and persist: (the helper, the
+        target, whether it was removed, the persist's error)."""
+        driver = self.targets.owner(volume)
+        target = driver.target_name(volume)
+        with driver.locked():
+            if volume.provider_location or driver.exists(target):
+                _, save_error = self._removed_then_saved(driver, lambda: driver.remove_export(target))
+                return driver, target, True, save_error
+        return driver, target, False, None
+
+    def _remove_live_export_of(self, volume: Volume) -> None:
+        """Remove the volume's target if it is live (delete: recorded or not, it goes with the LV)."""
+        driver = self.targets.owner(volume)
+        target = driver.target_name(volume)
+        with driver.locked():
+            if driver.exists(target):
+                self._remove_target(driver, target)

@@ -1,5 +1,5 @@
 """Snapshots, volumes made from them, clones and revert, with the command lines of Cinder's LVM
-driver (cinder/volume/drivers/lvm.py; ../shared/reference/lio-lvm-facts.md section 2).
+driver (cinder/volume/drivers/lvm.py; section 2 of the LVM facts in ../shared/reference/).
 
 Locks: a snapshot's own lock keeps its delete away from a copy that reads it; the volume's lock
 keeps a snapshot, an extend, a delete or a revert of one volume from interleaving. Where both are
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from volctl import validate
 from volctl.errors import EnvironmentProblem, InvalidState, UsageError, VolctlError
 from volctl.inventory import now
-from volctl.model import (GIB, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Guard, SnapshotStatus, Snapshot, Status,
+from volctl.model import (DONE, FAILED, GIB, ROLLED_BACK, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Guard, Snapshot, Status,
                           Volume)
 from volctl.service.core import Outcome, Progress, ServiceCore
 
@@ -60,11 +60,11 @@ class Snapshots(ServiceCore):
                 raise InvalidState(current.name, "snapshot create", sorted(allowed), current.status, why)
             inv.add_snapshot(
                 id=snapshot_id, name=name, volume_id=current.id, volume_size=current.size,
-                status=SnapshotStatus.CREATING, volume_group=current.volume_group,
+                status=SNAPSHOT_TRANSITIONS["create"].busy, volume_group=current.volume_group,
                 lv_name=validate.lv_name(self.settings.snapshot_lv_name(snapshot_id)), created_at=stamp, updated_at=stamp,
             )
             snapshot = inv.get_snapshot(snapshot_id)
-            inv.record(snapshot, "transition", "create", to_status=SnapshotStatus.CREATING,
+            inv.record(snapshot, "transition", "create", to_status=snapshot.status,
                        detail=f"of volume {current.name} ({current.size} GiB, {current.status})")
         return snapshot
 
@@ -73,7 +73,7 @@ class Snapshots(ServiceCore):
         snapshot = inv.get_snapshot(ref)
         with self._working_on(snapshot):
             snapshot = inv.get_snapshot(snapshot.id)
-            snapshot = self._claim_snapshot(snapshot, "delete", SnapshotStatus.DELETING, previous_status=snapshot.status)
+            snapshot = self._claim_snapshot(snapshot, "delete", previous_status=snapshot.status)
             lvm = self.lvm(snapshot.volume_group)
             try:
                 lv = lvm.get(snapshot.lv_name)
@@ -82,17 +82,12 @@ class Snapshots(ServiceCore):
                 else:
                     self._remove_snapshot_lv(lvm, lv, snapshot.volume_size, progress)
             except VolctlError as e:
-                self._claim_snapshot(snapshot, "delete", SnapshotStatus.ERROR_DELETING,
-                                     expected={SnapshotStatus.DELETING}, detail=str(e))
+                self._finish(snapshot, "delete", FAILED, detail=str(e))
                 raise
-            with inv.write():
-                current = inv.find_snapshot(snapshot.id)
-                inv.remove_snapshot(snapshot.id)
-                inv.record(snapshot, "transition", "delete",
-                           from_status=current.status if current else SnapshotStatus.DELETING, to_status="deleted")
-                parent = inv.find(snapshot.volume_id)
-                if parent is not None:
-                    inv.record(parent, "note", "snapshot", detail=f"snapshot {snapshot.name} ({snapshot.id}) deleted")
+            self._finish(snapshot, "delete", DONE)
+            parent = inv.find(snapshot.volume_id)
+            if parent is not None:
+                self._note(parent, "snapshot", f"snapshot {snapshot.name} ({snapshot.id}) deleted")
         return Outcome(None, snapshot=snapshot, data={"id": snapshot.id, "name": snapshot.name, "deleted": True})
 
     def _remove_snapshot_lv(self, lvm: Lvm, lv: LogicalVolume, size_gib: int, progress: Progress | None = None) -> None:
@@ -117,7 +112,7 @@ class Snapshots(ServiceCore):
             allowed = SNAPSHOT_TRANSITIONS["use"].allowed_from
             if snapshot.status not in allowed:
                 raise InvalidState(snapshot.name, "create --snapshot", sorted(allowed), snapshot.status, kind="snapshot")
-            volume = self._new_volume(volume_id, name, size, multiattach, snapshot.volume_group,
+            volume = self._new_volume("create", volume_id, name, size, multiattach, snapshot.volume_group,
                                       f"{size} GiB from snapshot {snapshot.name} ({snapshot.id})")
             lvm = self.lvm(snapshot.volume_group)
 
@@ -143,7 +138,7 @@ class Snapshots(ServiceCore):
         with self._working_on(source):  # no delete, extend or revert of the source while it is read
             source = inv.get(source.id)
             self._require(source, "clone")
-            volume = self._new_volume(volume_id, name, size, multiattach, source.volume_group,
+            volume = self._new_volume("create", volume_id, name, size, multiattach, source.volume_group,
                                       f"{size} GiB, a clone of volume {source.name} ({source.id})")
             lvm = self.lvm(source.volume_group)
 
@@ -234,20 +229,19 @@ class Snapshots(ServiceCore):
                 raise InvalidState(volume.name, "revert", [Status.AVAILABLE], volume.status,
                                    "it is a thin volume, and only thick snapshots merge (Cinder's LVM driver does "
                                    f"not revert thin either): volctl create --snapshot {snapshot.name} makes a new volume of it")
-            volume = self._claim(volume, "revert", Status.REVERTING, previous_status=volume.status,
+            before, snapshot_before = volume.status, snapshot.status
+            volume = self._claim(volume, "revert", previous_status=volume.status,
                                  detail=f"to snapshot {snapshot.name} ({snapshot.id})")
             try:
-                snapshot = self._claim_snapshot(snapshot, "revert", SnapshotStatus.RESTORING,
-                                                detail=f"into volume {volume.name}")
+                snapshot = self._claim_snapshot(snapshot, "revert", detail=f"into volume {volume.name}")
             except VolctlError as e:
-                self._claim(volume, "revert", Status.AVAILABLE, expected={Status.REVERTING}, detail=f"rolled back: {e}")
+                self._finish(volume, "revert", FAILED, rollback=before, detail=f"rolled back: {e}")
                 raise
             try:
                 lvm.merge(snapshot.lv_name)
             except VolctlError as e:  # the merge did not run: nothing changed
-                self._claim_snapshot(snapshot, "revert", SnapshotStatus.AVAILABLE, expected={SnapshotStatus.RESTORING},
-                                     detail=f"rolled back: {e}")
-                self._claim(volume, "revert", Status.AVAILABLE, expected={Status.REVERTING}, detail=f"rolled back: {e}")
+                self._finish(snapshot, "revert", ROLLED_BACK, rollback=snapshot_before, detail=f"rolled back: {e}")
+                self._finish(volume, "revert", FAILED, rollback=before, detail=f"rolled back: {e}")
                 raise
             outcome = "reverted"
             try:
@@ -261,8 +255,7 @@ class Snapshots(ServiceCore):
                 outcome = f"reverted, but snapshot {snapshot.name} could not be made again (it is 'error')"
                 raise
             finally:  # the data is the snapshot's from the merge on, whatever came after it
-                volume = self._claim(volume, "revert", Status.AVAILABLE, expected={Status.REVERTING},
-                                     detail=f"{outcome} to snapshot {snapshot.name}")
+                volume = self._finish(volume, "revert", DONE, detail=f"{outcome} to snapshot {snapshot.name}")
         return Outcome(volume, snapshot=snapshot)
 
     def _refuse_early(self, volume: Volume, snapshot: Snapshot) -> None:

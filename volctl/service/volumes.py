@@ -8,11 +8,12 @@ from typing import Iterator
 from volctl import validate
 from volctl.errors import InvalidState, UsageError, VolctlError, quoted
 from volctl.inventory import now
-from volctl.model import TRANSITIONS, AttachStatus, Event, Guard, Status, Volume
-from volctl.service.core import Outcome, Progress, ServiceCore
+from volctl.model import DONE, FAILED, TRANSITIONS, AttachStatus, Event, Guard, Status, Volume
+from volctl.service.core import Outcome, Progress
+from volctl.service.exports import Exports
 
 
-class Volumes(ServiceCore):
+class Volumes(Exports):
     # -- create ------------------------------------------------------------------------------
 
     def create(self, *, size: int | None = None, name: str | None = None, multiattach: bool = False,
@@ -33,7 +34,7 @@ class Volumes(ServiceCore):
         if source_volume is not None:
             return self.clone(source_volume, size=size, name=name, multiattach=multiattach, volume_id=volume_id,
                               progress=progress)
-        volume = self._new_volume(volume_id, name, size, multiattach, self.settings.volume_group, f"{size} GiB")
+        volume = self._new_volume("create", volume_id, name, size, multiattach, self.settings.volume_group, f"{size} GiB")
         with self._working_on(volume):
             volume = self._settle(volume, "create", lambda: self._make_lv(self.lvm(volume.volume_group), volume.lv_name, size))
         return Outcome(volume)
@@ -48,13 +49,10 @@ class Volumes(ServiceCore):
             if volume.live_attachments:
                 raise InvalidState(volume.name, "delete", sorted(TRANSITIONS["delete"].allowed_from), volume.status,
                                    f"{len(volume.live_attachments)} live attachment(s)")
-            volume = self._claim(volume, "delete", Status.DELETING, previous_status=volume.status)
+            volume = self._claim(volume, "delete", previous_status=volume.status)
             lvm = self.lvm(volume.volume_group)
             try:
-                iqn = self._iqn(volume)
-                with self.locks.lio.held():
-                    if self.target.exists(iqn):
-                        self._remove_target(iqn)
+                self._remove_live_export_of(volume)
                 lv = lvm.get(volume.lv_name)
                 if lv is None:
                     self._note(volume, "delete", f"LV {volume.lv_path} was already gone")
@@ -64,13 +62,10 @@ class Volumes(ServiceCore):
                         lvm.clear(lv.name, lv.size_bytes, report)
                     lvm.remove(lv.name)
             except VolctlError as e:
-                self._claim(volume, "delete", Status.ERROR_DELETING, expected={Status.DELETING}, detail=str(e))
+                self._finish(volume, "delete", FAILED, detail=str(e))
                 raise
-            with inv.write():
-                current = inv.find(volume.id)  # deleting, unless a reset-state came in: the LV is gone either way
-                inv.remove_volume(volume.id)
-                inv.record(volume, "transition", "delete", from_status=current.status if current else Status.DELETING,
-                           to_status="deleted")
+            # from deleting, or whatever a reset-state meanwhile made it: the LV is gone either way
+            self._finish(volume, "delete", DONE)
         return Outcome(None, data={"id": volume.id, "name": volume.name, "deleted": True})
 
     def extend(self, ref: str, size: int) -> Outcome:
@@ -81,7 +76,7 @@ class Volumes(ServiceCore):
             volume = self._growing(inv.get(volume.id), size)  # as the operation that held the lock left it
             lvm = self.lvm(volume.volume_group)
             thick_origin = self._thick_origin(volume, lvm)
-            volume = self._claim(volume, "extend", Status.EXTENDING, values={Guard.SMALLER_THAN: size},
+            volume = self._claim(volume, "extend", values={Guard.SMALLER_THAN: size},
                                  previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
 
             def grow() -> dict:
@@ -93,7 +88,7 @@ class Volumes(ServiceCore):
 
     def _thick_origin(self, volume: Volume, lvm) -> bool:
         """Whether the LV is a thick origin, which lvm2 resizes only inactive: then an exported
-        volume is refused before anything changes (LIO holds the LV open)."""
+        volume is refused before anything changes (its target holds the LV open)."""
         if not self.inventory().snapshots(volume.id):
             return False
         lv = lvm.get(volume.lv_name)
@@ -136,18 +131,19 @@ class Volumes(ServiceCore):
     def _host_disagreements(self, volume: Volume) -> Iterator[str]:
         if volume.live_attachments:
             yield f"warning: {volume.name} still has {len(volume.live_attachments)} live attachment(s) in the inventory"
-        iqn = self._iqn(volume)
+        driver = self.targets.owner(volume)
+        target = driver.target_name(volume)
         try:
             with self._working_on(volume, lock=False):
-                present = self.target.exists(iqn)
-                acls = self.target.acls(iqn) if present else []
+                present = driver.exists(target)
+                hosts = driver.hosts(target) if present else []
         except (VolctlError, OSError) as e:
-            yield f"warning: could not check the host for target {iqn}: {e}"
+            yield f"warning: could not check the host for target {target}: {e}"
             return
         if present:
-            yield f"warning: target {iqn} is still exported on this host (volctl unexport {volume.name} removes it)"
-        if acls:
-            yield f"warning: initiators still have ACLs on {iqn}: {', '.join(acls)}"
+            yield f"warning: target {target} is still exported on this host (volctl unexport {volume.name} removes it)"
+        if hosts:
+            yield f"warning: initiators still have ACLs on {target}: {', '.join(hosts)}"
 
     # -- reads -------------------------------------------------------------------------------
 

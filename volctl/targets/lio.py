@@ -1,81 +1,121 @@
-"""`target_helper = "lioadm"`: LIO through Cinder's own `cinder-rtstool`, as Cinder's LioAdm
-drives it (the default; its command lines are the ones the seed's card gives).
-
-Targets are matched by exact line, not by substring (Cinder's `if iqn in line` confuses
-volume-1 with volume-10). The CHAP password is in cinder-rtstool's argv while `create` and
-`add-initiator` run: rtstool takes it nowhere else (the README's "What remains exposed").
+"""What both LIO helpers share, as the LIO half of Cinder's `volume/targets/lio.py`: the kernel's
+view of the targets in configfs, the saved config that the host restores at boot, and the host's
+LIO restore unit. The helpers below it (lioadm.py: cinder-rtstool; rtslib.py: in-process) make
+the same objects under the same host-wide lock and save to the same file, so an export made by
+one is driven by the other as well.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
-from volctl.errors import CommandFailed, EnvironmentProblem
-from volctl.formats import Chap
+from volctl.errors import EnvironmentProblem
+from volctl.iscsi import WWN_PREFIXES, IscsiConfig
 from volctl.locks import FileLock
-from volctl.runner import Runner
 from volctl.targets import saved
-from volctl.targets.base import CONFIGFS_ISCSI, SAVE_FILE, IscsiConfig, TargetHelper
+from volctl.targets.driver import PersistenceProblem
+from volctl.targets.iscsi import IscsiTarget
+from volctl.targets.saved import SavedTarget
 
-RTSTOOL = "cinder-rtstool"
+CONFIGFS_ISCSI = Path("/sys/kernel/config/target/iscsi")
+# Upstream rtslib's default (PyPI's, which cinder-rtstool runs); Debian patches its own to
+# /etc/rtslib-fb-target/. The registry passes the `lio_save_file` setting (volctl/savefile.py).
+SAVE_FILE = Path("/etc/target/saveconfig.json")
 
 
-class LioAdm(TargetHelper):
-    name = "lioadm"
+class LioTarget(IscsiTarget):
+    """LIO iSCSI targets, one per exported volume: target and storage object named by the IQN,
+    one TPG with authentication on, LUN 0, the portals, one CHAP NodeACL per initiator.
 
-    def __init__(self, runner: Runner, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE,
-                 iscsi: IscsiConfig = IscsiConfig()):
-        super().__init__(lock, configfs, save_file, iscsi)
-        self.runner = runner
+    Every primitive holds the host-wide LIO lock: rtslib is not safe under concurrent use, and
+    the other helper may run in another volctl (Cinder serializes cinder-rtstool the same way).
+    """
 
-    def _rtstool(self, *args: str, secrets: Sequence[str] = ()) -> str:
-        with self.lock.held():
-            return self.runner.run([RTSTOOL, *args], secrets=secrets).stdout
+    family = "lio"
+    what = "LIO config"
 
-    def _create(self, device: str, iqn: str, chap: Chap, *, iser: bool, ips: Sequence[str], port: int) -> None:
-        self._rtstool(
-            "create", device, iqn, chap.username, chap.password, str(iser), f"-p{port}", "-a" + ",".join(ips),
-            secrets=[chap.password],
-        )
-        # rtstool create returns 0 without doing anything when a storage object of that name exists
-        if not self.exists(iqn):
-            raise CommandFailed([RTSTOOL, "get-targets"], 0, "", reason=f"target {iqn} is not listed after create")
+    def __init__(self, lock: FileLock, configfs: Path = CONFIGFS_ISCSI, save_file: Path = SAVE_FILE,
+                 iscsi: IscsiConfig = IscsiConfig(), host_root: Path = Path("/")):
+        super().__init__(lock, iscsi)
+        self.configfs = configfs
+        self.save_file = save_file
+        self.host_root = host_root  # where the host's LIO restore unit is looked for
 
-    def _targets(self) -> list[str]:
-        return [line.strip() for line in self._rtstool("get-targets").splitlines() if line.strip()]
+    @property
+    def persisted_to(self) -> str:
+        return str(self.save_file)
 
-    def _delete(self, iqn: str) -> None:
-        self._rtstool("delete", iqn)
+    # -- configfs: the kernel's own view, in microseconds ------------------------------------
 
-    def _add_initiator(self, iqn: str, chap: Chap, initiator: str) -> None:
-        self._rtstool("add-initiator", iqn, chap.username, chap.password, initiator, secrets=[chap.password])
+    def is_live(self, target: str) -> bool:
+        """Without the iscsi fabric in configfs (module not loaded yet) the helper is asked."""
+        if self.configfs.is_dir():
+            return (self.configfs / target).is_dir()
+        return self.exists(target)
 
-    def _delete_initiator(self, iqn: str, initiator: str) -> bool:
+    def live_targets(self) -> list[str]:
+        if self.configfs.is_dir():
+            return sorted(p.name for p in self.configfs.iterdir() if p.name.startswith(WWN_PREFIXES))
+        return self.targets()
+
+    def is_whole(self, target: str) -> bool:
+        """LUN 0 on the first TPG. A boot restore that ran before the LV was active leaves the
+        target without it (rtslib reports the storage object as skipped)."""
+        if not self.configfs.is_dir():
+            return True  # no view of configfs: the helper listed it, and that is all we can know
+        tpgs = sorted((self.configfs / target).glob("tpgt_*"))
+        return bool(tpgs) and (tpgs[0] / "lun" / "lun_0").is_dir()
+
+    def hosts(self, target: str) -> list[str]:
+        """Initiators with an ACL on the target's first TPG."""
+        tpgs = sorted((self.configfs / target).glob("tpgt_*"))
+        if not tpgs:
+            return []
+        acl_dir = tpgs[0] / "acls"
+        return sorted(p.name for p in acl_dir.iterdir()) if acl_dir.is_dir() else []
+
+    # -- the saved config that survives a reboot ---------------------------------------------
+
+    def saved_targets(self) -> list[SavedTarget] | None:
+        """The targets in the saved config; None when there is no file."""
+        document = saved.read(self.save_file)
+        return None if document is None else saved.targets(document)
+
+    def unsaved(self) -> list[str]:
+        """A missing file counts as an empty one."""
+        prefix = self.iscsi.prefix
+        stored_targets = self.saved_targets() or []
+        running = {iqn: set(self.hosts(iqn)) for iqn in self.live_targets() if iqn.startswith(prefix)}
+        stored = {t.iqn: set(t.initiators) for t in stored_targets if t.iqn.startswith(prefix)}
+        return sorted(set(stored) ^ set(running) | {i for i in set(stored) & set(running) if stored[i] != running[i]})
+
+    def persistence_problems(self) -> list[PersistenceProblem]:
+        return [*self._saved_config_problems(), *self._restore_unit_problems()]
+
+    def _saved_config_problems(self) -> list[PersistenceProblem]:
+        path = str(self.save_file)
         try:
-            out = self._rtstool("delete-initiator", iqn, initiator)
-        except CommandFailed as e:
-            if "Could not find target" in e.stderr:
-                return False
-            raise
-        return "ACL not found" not in out  # rtstool says so and exits 0
+            differ = self.unsaved()
+        except EnvironmentProblem as e:
+            return [PersistenceProblem("saved_config", path, str(e))]
+        if not differ:
+            return []
+        if not self.save_file.exists():
+            return [PersistenceProblem("saved_config", path,
+                                       "no saved LIO config: the targets would not come back after a reboot")]
+        return [PersistenceProblem("saved_config", path,
+                                   f"the saved LIO config differs from the running one for: {', '.join(differ)}")]
 
-    def _persist(self, iqns: frozenset[str]) -> None:
-        """rtstool has only a whole-config save (lio-lvm-facts.md §1.5): every change set pays it,
-        however little it touched, and its cost grows with every target on the host."""
-        self._save_all()
+    def _restore_unit_problems(self) -> list[PersistenceProblem]:
+        """The host's LIO unit clears every live target and restores its own file, at boot and on
+        each upgrade of Debian's python3-rtslib-fb: a save anywhere else is lost then."""
+        from volctl.savefile import restore_unit
 
-    def _save_all(self) -> None:
-        """Always to an explicit path: without one, rtslib picks its own default, which differs
-        between PyPI's and Debian's rtslib. Given a path, cinder-rtstool makes no directory."""
-        try:
-            self.save_file.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        except OSError as e:
-            raise EnvironmentProblem(f"cannot create {self.save_file.parent} for the saved LIO config: {e.strerror}") from None
-        self._rtstool("save", str(self.save_file))
-        try:
-            document = saved.read(self.save_file)
-        except EnvironmentProblem:
-            return  # doctor reports an unreadable saved config
-        if document is not None and saved.restorable_by_older_rtslib(document):
-            saved.write(self.save_file, document)
+        unit = restore_unit(self.host_root)
+        ours = str(self.save_file)
+        if unit is None or unit.save_file == ours:
+            return []
+        return [PersistenceProblem(
+            "restore_unit", str(unit.path),
+            f"{unit.name} clears every live target and restores {unit.save_file} (at boot and on package "
+            f"upgrades), but volctl saves to {ours}: set lio_save_file = \"{unit.save_file}\" or leave it unset")]

@@ -19,10 +19,10 @@ from functools import cached_property
 from typing import Sequence
 
 from volctl.errors import EnvironmentProblem, TargetFailed
-from volctl.formats import Chap
+from volctl.iscsi import Chap
 from volctl.redact import mask
 from volctl.targets import saved
-from volctl.targets.base import TargetHelper
+from volctl.targets.lio import LioTarget
 
 # An HBA directory under configfs's target/core (iblock_0, fileio_3, rd_mcp_2), as rtslib names them.
 _HBA = re.compile(r".+_[0-9]+")
@@ -35,7 +35,7 @@ def _portal_address(ip: str) -> str:
     return ip if ip.startswith("[") or "." in ip else f"[{ip}]"
 
 
-class RtslibTarget(TargetHelper):
+class RtslibTarget(LioTarget):
     name = "rtslib"
 
     @cached_property

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from volctl import formats
-from volctl.formats import Chap
+from volctl import iscsi
+from volctl.iscsi import Chap
 
 FAST = settings(max_examples=200, deadline=None)
 
@@ -24,19 +24,19 @@ GROUPS = ("23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz")
 
 
 def test_alphabet_is_cinders_57_symbols():
-    assert formats.SYMBOL_GROUPS == GROUPS
-    assert len(formats.ALPHABET) == len(set(formats.ALPHABET)) == 57
-    assert not set("01IOl") & set(formats.ALPHABET)
+    assert iscsi.SYMBOL_GROUPS == GROUPS
+    assert len(iscsi.ALPHABET) == len(set(iscsi.ALPHABET)) == 57
+    assert not set("01IOl") & set(iscsi.ALPHABET)
 
 
 def test_generated_chap_shape():
     seen_users, seen_passwords = set(), set()
     for _ in range(300):
-        chap = formats.generate_chap()
+        chap = iscsi.generate_chap()
         assert len(chap.username) == 20
         assert len(chap.password) == 16
         for secret in (chap.username, chap.password):
-            assert set(secret) <= set(formats.ALPHABET)
+            assert set(secret) <= set(iscsi.ALPHABET)
             for group in GROUPS:
                 assert set(secret) & set(group), (secret, group)
         seen_users.add(chap.username)
@@ -47,15 +47,15 @@ def test_generated_chap_shape():
 
 def test_chap_does_not_come_from_the_seedable_random_module():
     random.seed(1234)
-    first = formats.generate_chap()
+    first = iscsi.generate_chap()
     random.seed(1234)
-    second = formats.generate_chap()
+    second = iscsi.generate_chap()
     assert first != second
 
 
 def test_every_symbol_position_varies():
     """The 'one of each group' symbols must be shuffled in, not always at the front."""
-    firsts = {formats.generate_chap().password[0] for _ in range(200)}
+    firsts = {iscsi.generate_chap().password[0] for _ in range(200)}
     assert any(c in GROUPS[1] for c in firsts) and any(c in GROUPS[2] for c in firsts) and any(c in GROUPS[0] for c in firsts)
 
 
@@ -72,51 +72,51 @@ def test_chap_repr_and_str_hide_the_password():
 
 def test_provider_auth_format_and_parse():
     chap = Chap("kjRwYpBnpu9GT47Mfux8", "Jo57JJGdFmiLqNtK")
-    text = formats.provider_auth(chap)
+    text = iscsi.provider_auth(chap)
     assert text == "CHAP kjRwYpBnpu9GT47Mfux8 Jo57JJGdFmiLqNtK"
     # Cinder reads it back with split(' ', 3)
     method, user, password = text.split(" ", 3)
     assert (method, user, password) == ("CHAP", chap.username, chap.password)
-    assert formats.parse_provider_auth(text) == chap
+    assert iscsi.parse_provider_auth(text) == chap
 
 
 def test_parse_provider_auth_empty():
-    assert formats.parse_provider_auth(None) is None
-    assert formats.parse_provider_auth("") is None
+    assert iscsi.parse_provider_auth(None) is None
+    assert iscsi.parse_provider_auth("") is None
 
 
 def test_parse_provider_auth_other_method():
     with pytest.raises(ValueError):
-        formats.parse_provider_auth("KRB5 user pass")
+        iscsi.parse_provider_auth("KRB5 user pass")
 
 
 @FAST
-@given(st.builds(Chap, st.text(formats.ALPHABET, min_size=1, max_size=20), st.text(formats.ALPHABET, min_size=1, max_size=16)))
+@given(st.builds(Chap, st.text(iscsi.ALPHABET, min_size=1, max_size=20), st.text(iscsi.ALPHABET, min_size=1, max_size=16)))
 def test_provider_auth_round_trip(chap):
-    assert formats.parse_provider_auth(formats.provider_auth(chap)) == chap
+    assert iscsi.parse_provider_auth(iscsi.provider_auth(chap)) == chap
 
 
 # -- provider_location -----------------------------------------------------------------------
 
 
 def test_provider_location_single_portal():
-    assert formats.provider_location(("10.0.0.5",), 3260, IQN) == f"10.0.0.5:3260,{IQN} {IQN} 0"
+    assert iscsi.provider_location(("10.0.0.5",), 3260, IQN) == f"10.0.0.5:3260,{IQN} {IQN} 0"
 
 
 def test_provider_location_two_portals():
     assert (
-        formats.provider_location(["10.0.0.5", "10.0.0.6"], 3260, IQN)
+        iscsi.provider_location(["10.0.0.5", "10.0.0.6"], 3260, IQN)
         == f"10.0.0.5:3260;10.0.0.6:3260,{IQN} {IQN} 0"
     )
 
 
 def test_provider_location_ipv6_gets_brackets():
     assert (
-        formats.provider_location(("fd00::5", "10.0.0.6"), 3261, IQN)
+        iscsi.provider_location(("fd00::5", "10.0.0.6"), 3261, IQN)
         == f"[fd00::5]:3261;10.0.0.6:3261,{IQN} {IQN} 0"
     )
-    assert formats.portal("::1", 3260) == "[::1]:3260"
-    assert formats.portal("127.0.0.1", 3260) == "127.0.0.1:3260"
+    assert iscsi.portal("::1", 3260) == "[::1]:3260"
+    assert iscsi.portal("127.0.0.1", 3260) == "127.0.0.1:3260"
 
 
 def test_parse_real_devstack_location():
@@ -124,7 +124,7 @@ def test_parse_real_devstack_location():
         "172.16.194.168:3260,iqn.2010-10.org.openstack:volume-1e94b2d5-5d4b-4a8c-9c8f-0d3e1a2b3c4d "
         "iqn.2010-10.org.openstack:volume-1e94b2d5-5d4b-4a8c-9c8f-0d3e1a2b3c4d 0"
     )
-    loc = formats.parse_provider_location(value)
+    loc = iscsi.parse_provider_location(value)
     assert loc.portals == ("172.16.194.168:3260",)
     assert loc.iqn == "iqn.2010-10.org.openstack:volume-1e94b2d5-5d4b-4a8c-9c8f-0d3e1a2b3c4d"
     assert loc.lun == 0
@@ -132,7 +132,7 @@ def test_parse_real_devstack_location():
 
 @pytest.mark.parametrize("tail, lun", [(" 1", 1), (" 0", 0), ("", 0), (" x", 0), (" \u00b2", 0), (" 12", 12)])
 def test_parse_lun_is_lenient_like_cinder(tail, lun):
-    assert formats.parse_provider_location(f"10.0.0.5:3260,1 {IQN}{tail}").lun == lun
+    assert iscsi.parse_provider_location(f"10.0.0.5:3260,1 {IQN}{tail}").lun == lun
 
 
 _ips = st.ip_addresses().map(str)
@@ -141,9 +141,9 @@ _ips = st.ip_addresses().map(str)
 @FAST
 @given(st.lists(_ips, min_size=1, max_size=4, unique=True), st.integers(1, 65535), st.integers(0, 255))
 def test_provider_location_round_trip(ips, port, lun):
-    text = formats.provider_location(ips, port, IQN, lun)
+    text = iscsi.provider_location(ips, port, IQN, lun)
     assert text.count(" ") == 2 and text.endswith(f" {IQN} {lun}")
-    loc = formats.parse_provider_location(text)
+    loc = iscsi.parse_provider_location(text)
     assert loc.iqn == IQN and loc.lun == lun
     assert len(loc.portals) == len(ips)
     for portal, ip in zip(loc.portals, ips):
@@ -164,7 +164,7 @@ def info(location, connector=None, **kw):
     args = dict(volume_id=VOL, location=location, auth=AUTH, protocol="iscsi", connector=connector or {"initiator": "iqn.1994-05.com.redhat:c1"},
                 access_mode="rw")
     args.update(kw)
-    return formats.connection_info(**args)
+    return iscsi.connection_info(**args)
 
 
 def test_connection_info_single_path_exact():

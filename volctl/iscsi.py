@@ -1,9 +1,71 @@
-"""Cinder's byte formats: provider_location, provider_auth, CHAP credentials, connection info. Pure."""
+"""The one module that knows iSCSI: target names (IQNs), initiator names, the write-ahead CHAP
+rule, portals and the iSER flag, and Cinder's byte formats for an iSCSI export
+(provider_location, provider_auth, the connection info). Pure: no I/O.
+
+The iSCSI target template that uses them is volctl/targets/iscsi.py, as Cinder's
+`volume/targets/iscsi.py`; volctl/lvm.py is the other outside world of the seed.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
+
+from volctl.errors import UsageError, quoted
+
+PROTOCOLS = ("iscsi", "iser")
+# RFC 3720 3.2.6.3.1: iqn.<yyyy-mm>.<reversed domain>[:<unique>]. The domain needs two labels
+# because rtslib's own check wants two dots after the date; '_' is refused by rtslib too.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_IQN = re.compile(rf"iqn\.[0-9]{{4}}-(?:0[1-9]|1[0-2])\.{_LABEL}(?:\.{_LABEL})+(?::[a-z0-9.:-]*[a-z0-9])?")
+_EUI = re.compile(r"eui\.[0-9a-f]{16}")
+# RFC 3980 allows 16 or 32 hex digits, but LIO (rtslib normalize_wwn) takes only the 16-digit
+# form with NAA type 1, 2, 5 or c-f; a name LIO would refuse is refused here first.
+_NAA = re.compile(r"naa\.[125c-f][0-9a-f]{15}")
+NAME_MAX_BYTES = 223
+WWN_PREFIXES = ("iqn.", "eui.", "naa.")
+
+
+@dataclass(frozen=True)
+class IscsiConfig:
+    """What Cinder's ISCSITarget reads from its configuration: the target names and the portals."""
+
+    prefix: str = "iqn.2010-10.org.openstack:"
+    ips: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 3260
+    protocol: str = "iscsi"  # or "iser"
+
+    def iqn(self, lv_name: str) -> str:
+        """Cinder's iscsi_target_prefix + the LV name."""
+        return self.prefix + lv_name
+
+    def lv_name_of(self, iqn: str) -> str | None:
+        """The LV name a target named by this prefix was made for; None for another prefix."""
+        return iqn[len(self.prefix):] if iqn.startswith(self.prefix) else None
+
+
+def initiator_name(value: str) -> str:
+    """An iSCSI initiator name (iqn./eui./naa.), returned in the lower-case form LIO stores."""
+    if not isinstance(value, str) or not value:
+        raise UsageError("invalid initiator name: empty")
+    name = value.lower()
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
+        raise UsageError(f"invalid initiator name {quoted(value)}: longer than {NAME_MAX_BYTES} bytes")
+    if name.startswith("iqn."):
+        ok = _IQN.fullmatch(name)
+        hint = "iqn.YYYY-MM.reversed.domain[:unique], e.g. iqn.1994-05.com.redhat:client1"
+    elif name.startswith("eui."):
+        ok = _EUI.fullmatch(name)
+        hint = "eui. followed by 16 hex digits"
+    elif name.startswith("naa."):
+        ok = _NAA.fullmatch(name)
+        hint = "naa. followed by 16 hex digits, the first 1, 2, 5 or c-f (LIO takes no 32-digit NAA)"
+    else:
+        ok, hint = None, "it must start with iqn., eui. or naa."
+    if not ok:
+        raise UsageError(f"invalid initiator name {quoted(value)}: {hint}")
+    return name
 
 # cinder/volume/volume_utils.py: no 0, 1, I, O or l, so a person can read them back.
 SYMBOL_GROUPS = ("23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz")
@@ -55,6 +117,14 @@ def portal(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ipaddress.ip_address(ip).version == 6 else f"{ip}:{port}"
 
 
+def credentials(provider_auth: str | None) -> tuple[Chap, bool]:
+    """The volume's CHAP, or new ones (True) that the caller stores before any target has them:
+    a crash cannot then leave a target whose credentials nobody knows (Cinder reuses them on
+    every later export the same way, _get_target_chap_auth)."""
+    chap = parse_provider_auth(provider_auth)
+    return (chap, False) if chap is not None else (generate_chap(), True)
+
+
 def provider_location(ips: tuple[str, ...] | list[str], port: int, iqn: str, lun: int = 0) -> str:
     """LIO's target id is the IQN itself (the get-targets line), so the IQN appears twice."""
     portals = ";".join(portal(ip, port) for ip in ips)
@@ -77,6 +147,14 @@ def parse_provider_location(value: str) -> Location:
     except (IndexError, ValueError):  # Cinder's own fallback; '²'.isdigit() is True but int() refuses it
         lun = 0
     return Location(portals=portals, iqn=results[1], lun=lun)
+
+
+def recorded_iqn(provider_location: str | None) -> str | None:
+    """The target a recorded export names, None when there is none (or it is not an IQN's)."""
+    if not provider_location:
+        return None
+    parts = provider_location.split(" ")
+    return parts[1] if len(parts) > 1 else None
 
 
 def connection_info(

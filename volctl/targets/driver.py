@@ -1,0 +1,217 @@
+"""The protocol-neutral target driver, as Cinder's `volume/targets/driver.py` is the base of
+its helpers: what the service, doctor and restore may ask of a target helper, whatever protocol
+it serves and however it reaches the kernel.
+
+A helper exports one volume as one target, named by the helper from the volume. Hosts (an
+initiator, by whatever name its protocol gives it) are allowed on a target one by one. What a
+change set touched is made to survive a reboot once, when its outermost `changes()` ends; a
+change set that raised leaves its targets pending, so the next persist in this process writes
+them too. Every step holds the helper's own host-wide lock, which the service also takes around
+a read-then-change of the host.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Iterator
+
+from volctl.locks import FileLock
+
+if TYPE_CHECKING:
+    from volctl.model import Volume
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Credentials made for an export before anything on the host has them: the fields the
+    service stores first (a crash cannot then leave a target whose credentials nobody knows),
+    and the line for history, which never holds a secret."""
+
+    fields: dict
+    note: str
+
+
+@dataclass(frozen=True)
+class PersistenceProblem:
+    """Why the exports on the host would not come back as they are after a reboot."""
+
+    kind: str  # doctor's drift kind ("saved_config": a save repairs it)
+    subject: str
+    detail: str
+
+
+class TargetDriver(ABC):
+    name: ClassVar[str]  # the helper, as the settings and the inventory name it
+    # The host subsystem the helper drives. Helpers of one family make the same objects under the
+    # same lock and persist to the same place, so an export made by one can be driven by another.
+    family: ClassVar[str]
+    protocols: ClassVar[tuple[str, ...]]  # what `target_protocol` values it serves
+    what: ClassVar[str]  # how a person calls what it persists ("LIO config"), in messages
+    data_unit: ClassVar[str]  # what carries a target's data ("LUN 0"), in messages
+
+    def __init__(self, lock: FileLock):
+        self.lock = lock
+        self._pending: set[str] = set()
+        self._depth = 0
+
+    # -- names, credentials and formats ------------------------------------------------------
+
+    @abstractmethod
+    def target_name(self, volume: Volume) -> str:
+        """The volume's target: the recorded one, else the one this helper would make."""
+
+    @abstractmethod
+    def lv_name_of(self, target: str) -> str | None:
+        """The LV name a target named the way volctl names them was made for; None for a target
+        named otherwise (not volctl's to judge)."""
+
+    @abstractmethod
+    def new_secrets(self, volume: Volume) -> Secrets | None:
+        """Credentials to store before the volume's first export; None when it has them."""
+
+    @abstractmethod
+    def location(self, volume: Volume) -> str:
+        """provider_location of the volume's export, in Cinder's format for this protocol."""
+
+    @abstractmethod
+    def host_of(self, connector: dict) -> str:
+        """The host a connector names, in the form the target stores it (the connector was
+        validated where it entered)."""
+
+    def same_host(self, a: str, b: str) -> bool:
+        """Whether two names are one host, as the target compares them."""
+        return a == b
+
+    @abstractmethod
+    def connection_info(self, volume: Volume, connector: dict, access_mode: str,
+                        force_multipath: bool = False) -> dict:
+        """Cinder's initialize_connection result for the volume's export."""
+
+    # -- change sets -------------------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The helper's own host-wide lock (re-entrant): what the caller reads of the host stays
+        true until it has acted on it."""
+        with self.lock.held():
+            yield
+
+    @contextmanager
+    def changes(self) -> Iterator[None]:
+        with self.lock.held():
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            if self._depth == 0:
+                self.persist()
+
+    def touch(self, target: str) -> None:
+        """Have the next persist write this target as it is live, though nothing here changed it
+        (a target found live but maybe never saved)."""
+        self._pending.add(target)
+
+    def persist(self) -> None:
+        """Make what is pending survive a reboot."""
+        with self.lock.held():
+            self._persist(frozenset(self._pending))
+            self._pending.clear()
+
+    def save(self) -> None:
+        """Make the whole running configuration survive a reboot (doctor's repair of a saved
+        configuration that differs)."""
+        with self.lock.held():
+            self._save_all()
+            self._pending.clear()
+
+    # -- making and removing -----------------------------------------------------------------
+
+    def create_export(self, volume: Volume) -> None:
+        """The volume's target, with its device, ready for hosts to be allowed."""
+        with self.lock.held():
+            target = self.target_name(volume)
+            self._pending.add(target)
+            self._create_export(volume, target)
+
+    def remove_export(self, target: str) -> None:
+        with self.lock.held():
+            self._pending.add(target)
+            self._remove_export(target)
+
+    def allow(self, volume: Volume, host: str) -> None:
+        """Let a host reach the volume's target; a host already allowed is left as it is."""
+        with self.lock.held():
+            target = self.target_name(volume)
+            self._pending.add(target)
+            self._allow(volume, target, host)
+
+    def disallow(self, target: str, host: str) -> bool:
+        """False when the host (or the whole target) was already gone."""
+        with self.lock.held():
+            self._pending.add(target)
+            return self._disallow(target, host)
+
+    # -- looking -----------------------------------------------------------------------------
+
+    def exists(self, target: str) -> bool:
+        return target in self.targets()
+
+    def targets(self) -> list[str]:
+        """Every live target, as the helper itself sees the host."""
+        with self.lock.held():
+            return self._targets()
+
+    @abstractmethod
+    def is_live(self, target: str) -> bool:
+        """exists(), from the kernel's own view when the helper has one (cheaper)."""
+
+    @abstractmethod
+    def is_whole(self, target: str) -> bool:
+        """Whether the live target carries the volume's data (a boot restore that ran before the
+        LV was active leaves one without it)."""
+
+    @abstractmethod
+    def hosts(self, target: str) -> list[str]:
+        """The hosts allowed on a live target."""
+
+    @abstractmethod
+    def unsaved(self) -> list[str]:
+        """The volctl-named targets, live or persisted, whose persisted form differs from the live
+        one. A persisted configuration that cannot be read raises EnvironmentProblem."""
+
+    @abstractmethod
+    def persistence_problems(self) -> list[PersistenceProblem]:
+        """What would keep the live exports from coming back after a reboot."""
+
+    @property
+    @abstractmethod
+    def persisted_to(self) -> str:
+        """Where the helper persists (a path), for messages and reports."""
+
+    # -- what each helper implements ---------------------------------------------------------
+
+    @abstractmethod
+    def _create_export(self, volume: Volume, target: str) -> None: ...
+
+    @abstractmethod
+    def _remove_export(self, target: str) -> None: ...
+
+    @abstractmethod
+    def _allow(self, volume: Volume, target: str, host: str) -> None: ...
+
+    @abstractmethod
+    def _disallow(self, target: str, host: str) -> bool: ...
+
+    @abstractmethod
+    def _targets(self) -> list[str]: ...
+
+    @abstractmethod
+    def _persist(self, targets: frozenset[str]) -> None:
+        """Make the persisted configuration hold these targets as they are live (and everything
+        else as before)."""
+
+    @abstractmethod
+    def _save_all(self) -> None: ...
