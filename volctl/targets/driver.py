@@ -129,29 +129,33 @@ class TargetDriver(ABC):
 
     # -- making and removing -----------------------------------------------------------------
 
+    @contextmanager
+    def changing(self, target: str) -> Iterator[None]:
+        """A step that changes a target: under the lock, the target pending for the next persist
+        (also when the step fails half-way)."""
+        with self.lock.held():
+            self._pending.add(target)
+            yield
+
     def create_export(self, volume: Volume) -> None:
         """The volume's target, with its device, ready for hosts to be allowed."""
-        with self.lock.held():
-            target = self.target_name(volume)
-            self._pending.add(target)
+        target = self.target_name(volume)
+        with self.changing(target):
             self._create_export(volume, target)
 
     def remove_export(self, target: str) -> None:
-        with self.lock.held():
-            self._pending.add(target)
+        with self.changing(target):
             self._remove_export(target)
 
     def allow(self, volume: Volume, host: str) -> None:
         """Let a host reach the volume's target; a host already allowed is left as it is."""
-        with self.lock.held():
-            target = self.target_name(volume)
-            self._pending.add(target)
+        target = self.target_name(volume)
+        with self.changing(target):
             self._allow(volume, target, host)
 
     def disallow(self, target: str, host: str) -> bool:
         """False when the host (or the whole target) was already gone."""
-        with self.lock.held():
-            self._pending.add(target)
+        with self.changing(target):
             return self._disallow(target, host)
 
     # -- looking -----------------------------------------------------------------------------

@@ -95,25 +95,21 @@ class IscsiTarget(TargetDriver):
     # -- the lock, its target pending for the next persist --------------------------------------
 
     def create(self, device: str, iqn: str, chap: Chap, *, iser: bool, ips: Sequence[str], port: int) -> None:
-        with self.lock.held():
-            self._pending.add(iqn)
+        with self.changing(iqn):
             self._create(device, iqn, chap, iser=iser, ips=ips, port=port)
 
     def delete(self, iqn: str) -> None:
-        with self.lock.held():
-            self._pending.add(iqn)
+        with self.changing(iqn):
             self._delete(iqn)
 
     def add_initiator(self, iqn: str, chap: Chap, initiator: str) -> None:
         """An ACL with the volume's CHAP and LUN 0 mapped; an ACL already there is left as it is."""
-        with self.lock.held():
-            self._pending.add(iqn)
+        with self.changing(iqn):
             self._add_initiator(iqn, chap, initiator)
 
     def delete_initiator(self, iqn: str, initiator: str) -> bool:
         """False when the ACL (or its whole target) was already gone."""
-        with self.lock.held():
-            self._pending.add(iqn)
+        with self.changing(iqn):
             return self._delete_initiator(iqn, initiator)
 
     # -- what each iSCSI helper implements ---------------------------------------------------
