@@ -8,6 +8,8 @@
 # Layout (all under $VMRUN_CACHE, default $REPO/.cache/vm, git-ignored):
 #   kernel-root/   dpkg -x of linux-image-6.1.0-NN-amd64 (never installed:
 #                  installing it would drag in initramfs-tools and write /boot)
+#   kernel-root-backports/  the same of bookworm-backports' kernel (6.12: NVMe in-band
+#                  authentication); apt-backports/ its package lists
 #   tools/         venv with cinder-rtstool and os-brick, used by the guest
 #                  through the read-only 9p view of this machine's /
 #
@@ -44,7 +46,9 @@ mkdir -p "$CACHE"
 # python3-rtslib-fb + targetcli-fb: Debian's LIO stack as a storage host has it, for the
 # restore tests (its targetctl, its save file, its unit file). Installed, it makes this host's
 # layout Debian-like, so volctl's default lio_save_file here is /etc/rtslib-fb-target/...
-APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi
+# nvme-cli: the NVMe/TCP initiator in the guest (nvme connect, ns-rescan); zstd unpacks the
+# backports kernel, a zstd bzImage, for vmrun.
+APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi nvme-cli zstd
           xz-utils iproute2 util-linux coreutils procps thin-provisioning-tools mount
           python3-rtslib-fb targetcli-fb)
 missing=()
@@ -71,61 +75,79 @@ if [ ${#missing[@]} -gt 0 ]; then
     done_steps+=("apt:${#missing[@]} pkgs")
 fi
 
-# --- 2. Kernel (extracted, not installed) ------------------------------------
+# --- 2. Kernels (extracted, not installed) -----------------------------------
 # `linux-image-amd64` is a metapackage; the real package name carries the
 # ABI number (6.1.0-NN), which moves with Debian security updates.
-have_kver() {  # prints the newest complete kernel in $KROOT, if any
+# Two kernels: Debian 12's stock one (every guest), and bookworm-backports' (6.12), for the
+# NVMe/TCP tests that need in-band authentication (CONFIG_NVME_TARGET_AUTH; 6.1 lacks it). The
+# backports package list is fetched into the cache with apt options of its own: this host's
+# apt sources are not changed.
+have_kver() {  # prints the newest complete kernel in $1, if any
     local d best=""
-    for d in "$KROOT"/lib/modules/*/; do
+    for d in "$1"/lib/modules/*/; do
         d=${d%/}; d=${d##*/}
-        if [ ! -f "$KROOT/boot/vmlinuz-$d" ] || [ ! -f "$KROOT/lib/modules/$d/modules.dep" ]; then
+        if [ ! -f "$1/boot/vmlinuz-$d" ] || [ ! -f "$1/lib/modules/$d/modules.dep" ]; then
             continue
         fi
         best=$(printf '%s\n%s\n' "$best" "$d" | sort -V | tail -n1)
     done
     printf '%s' "$best"
 }
-want_pkg() {
-    apt-cache depends linux-image-amd64 2>/dev/null \
+want_pkg() {  # apt options...; nothing when the lists know no kernel (yet)
+    { apt-cache "$@" depends linux-image-amd64 2>/dev/null || true; } \
         | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1
 }
-cached=$(have_kver)
-# A cached kernel is kept (fast, and runs stay comparable) until asked for a
-# refresh; apt-cache alone costs 0.5-6 s here.
-pkg=
-if [ -z "$cached" ] || [ "${VMRUN_KERNEL_REFRESH:-0}" = 1 ]; then
-    pkg=$(want_pkg)
-fi
-if [ -z "$pkg" ] && [ -z "$cached" ]; then
-    log "apt lists know no linux-image-amd64; running apt-get update"
-    apt-get update -qq
-    pkg=$(want_pkg)
-    [ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 names no kernel package"
-fi
-kver=${pkg#linux-image-}
-if [ -n "$pkg" ] && [ "$kver" != "$cached" ]; then
-    log "fetching $pkg"
-    tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
-    # Old ABI packages vanish from the mirror after a security update, so a
-    # stale package list gives a 404: refresh once and retry.
-    if ! (cd "$tmp" && apt-get download -qq "$pkg" >/dev/null 2>&1); then
-        apt-get update -qq
-        pkg=$(want_pkg); kver=${pkg#linux-image-}
-        (cd "$tmp" && apt-get download -qq "$pkg") || die "apt-get download $pkg failed"
+fetch_kernel() {  # root label apt-options...: the kernel of that apt view, unpacked into root; sets $kver_of
+    local root=$1 label=$2; shift 2
+    local cached pkg kver tmp
+    cached=$(have_kver "$root")
+    # A cached kernel is kept (fast, and runs stay comparable) until asked for a
+    # refresh; apt-cache alone costs 0.5-6 s here.
+    pkg=
+    if [ -z "$cached" ] || [ "${VMRUN_KERNEL_REFRESH:-0}" = 1 ]; then
+        pkg=$(want_pkg "$@")
     fi
-    # Extract into a fresh dir and swap it in, so an interrupted run never
-    # leaves a half-populated kernel root that looks complete; older kernels
-    # are dropped (each is ~400 MB unpacked).
-    rm -rf "$KROOT.new"; mkdir -p "$KROOT.new"
-    dpkg -x "$tmp"/"$pkg"_*.deb "$KROOT.new"
-    depmod -b "$KROOT.new" "$kver"
-    [ -f "$KROOT.new/boot/vmlinuz-$kver" ] || die "$pkg has no /boot/vmlinuz-$kver"
-    rm -rf "$KROOT"; mv "$KROOT.new" "$KROOT"
-    done_steps+=("kernel:$kver")
-    cached=$kver
-fi
-[ -n "$cached" ] || die "no usable kernel in $KROOT"
+    if [ -z "$pkg" ] && [ -z "$cached" ]; then
+        log "apt lists ($label) know no linux-image-amd64; running apt-get update"
+        apt-get "$@" update -qq
+        pkg=$(want_pkg "$@")
+        [ -n "$pkg" ] || die "apt-cache depends linux-image-amd64 ($label) names no kernel package"
+    fi
+    kver=${pkg#linux-image-}
+    if [ -n "$pkg" ] && [ "$kver" != "$cached" ]; then
+        log "fetching $pkg ($label)"
+        tmp=$(mktemp -d)
+        # Old ABI packages vanish from the mirror after a security update, so a
+        # stale package list gives a 404: refresh once and retry.
+        if ! (cd "$tmp" && apt-get "$@" download -qq "$pkg" >/dev/null 2>&1); then
+            apt-get "$@" update -qq
+            pkg=$(want_pkg "$@"); kver=${pkg#linux-image-}
+            (cd "$tmp" && apt-get "$@" download -qq "$pkg") || { rm -rf "$tmp"; die "apt-get download $pkg failed"; }
+        fi
+        # Extract into a fresh dir and swap it in, so an interrupted run never
+        # leaves a half-populated kernel root that looks complete; older kernels
+        # are dropped (each is ~400 MB unpacked).
+        rm -rf "$root.new"; mkdir -p "$root.new"
+        dpkg -x "$tmp"/"$pkg"_*.deb "$root.new"
+        rm -rf "$tmp"
+        depmod -b "$root.new" "$kver"
+        [ -f "$root.new/boot/vmlinuz-$kver" ] || die "$pkg has no /boot/vmlinuz-$kver"
+        rm -rf "$root"; mv "$root.new" "$root"
+        done_steps+=("kernel:$kver")
+        cached=$kver
+    fi
+    [ -n "$cached" ] || die "no usable kernel in $root"
+    kver_of=$cached
+}
+fetch_kernel "$KROOT" stock
+cached=$kver_of
+BPO=$CACHE/apt-backports
+mkdir -p "$BPO/lists/partial" "$BPO/archives/partial"
+echo "deb http://deb.debian.org/debian bookworm-backports main" >"$BPO/sources.list"
+fetch_kernel "$CACHE/kernel-root-backports" backports \
+    -o Dir::Etc::SourceList="$BPO/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$BPO/lists" -o Dir::Cache="$BPO"
+bpo_kver=$kver_of
 
 # --- 3. Tools venv (cinder-rtstool + os-brick) --------------------------------
 # cinder is installed --no-deps: its full dependency tree is huge, and
@@ -225,5 +247,5 @@ fi
 
 if [ ${#done_steps[@]} -eq 0 ]; then summary="already provisioned"
 else summary="did: $(IFS=,; echo "${done_steps[*]}")"; fi
-printf 'setup-host: %s; kernel %s; tools venv %s; %.1f s\n' \
-    "$summary" "$cached" "$TOOLS" "$(awk "BEGIN{print $EPOCHREALTIME - $start}")"
+printf 'setup-host: %s; kernels %s and %s (backports); tools venv %s; %.1f s\n' \
+    "$summary" "$cached" "$bpo_kver" "$TOOLS" "$(awk "BEGIN{print $EPOCHREALTIME - $start}")"
