@@ -216,14 +216,15 @@ def test_write_over_a_world_readable_file_makes_it_0600(tmp_path, open_umask):
 
 
 def test_write_is_a_rename_of_a_complete_synced_file(tmp_path, monkeypatch):
-    """A reader (the host's restore, a crash) sees the old file or the new one, never a part."""
+    """A reader (the host's restore, a crash) sees the old file or the new one, never a part; and
+    the rename is on the disk before write returns (the directory is synced, as rtslib's save does)."""
     path = tmp_path / "saveconfig.json"
     path.write_text('{"old": true}')
     seen = []
     real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd):
-        seen.append("fsync")
+        seen.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync")
         real_fsync(fd)
 
     def replace(src, dst):
@@ -233,7 +234,7 @@ def test_write_is_a_rename_of_a_complete_synced_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     saved.write(path, DOCUMENT)
-    assert seen == ["fsync", ("replace", DOCUMENT, 0o600, '{"old": true}')]
+    assert seen == ["fsync", ("replace", DOCUMENT, 0o600, '{"old": true}'), "fsync dir"]
 
 
 def test_write_over_a_temp_file_a_crash_left(tmp_path):

@@ -9,10 +9,10 @@ and made under the LIO lock by the caller.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from volctl import files
 from volctl.errors import EnvironmentProblem
 
 BLOCK_PLUGIN = "block"
@@ -84,23 +84,8 @@ def text(document: dict) -> str:
 
 
 def write(path: Path, document: dict) -> None:
-    """Atomically, 0600 (it holds the CHAP passwords)."""
-    tmp = path.with_name(f".{path.name}.volctl")
-    try:
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text(document))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)  # a half-written copy holds the CHAP passwords too
-        except OSError:
-            pass
-        raise EnvironmentProblem(f"cannot write the saved LIO config {path}: {e.strerror}") from None
+    """Atomically and durably, 0600 (it holds the CHAP passwords)."""
+    files.write_private(path, text(document), "saved LIO config")
 
 
 def merged(document: dict, iqn: str, target: dict | None, storage_object: dict | None) -> dict:
