@@ -248,3 +248,14 @@ def test_connection_info_without_auth_has_no_auth_keys():
 def test_connection_info_lun_from_location():
     data = info(f"10.0.0.5:3260;10.0.0.6:3260,1 {IQN} 1")["data"]
     assert data["target_lun"] == 1 and data["target_luns"] == [1, 1]
+
+
+def test_volume_id_of_a_target_named_as_volctl_names_them():
+    config = iscsi.IscsiConfig(prefix="iqn.2010-10.org.openstack:", lv_template="volume-%s")
+    assert config.volume_id_of(f"iqn.2010-10.org.openstack:volume-{VOL}") == VOL
+    assert config.volume_id_of(f"iqn.2010-10.org.openstack:volume-{VOL}x") is None
+    assert config.volume_id_of(f"iqn.2003-01.org.example:volume-{VOL}") is None  # another prefix
+    assert config.volume_id_of("iqn.2010-10.org.openstack:volume-not-a-uuid") is None
+    odd = iscsi.IscsiConfig(prefix="iqn.2024-01.org.example:", lv_template="vol.%s.lv")
+    assert odd.volume_id_of(f"iqn.2024-01.org.example:vol.{VOL}.lv") == VOL
+    assert odd.volume_id_of(f"iqn.2024-01.org.example:volX{VOL}.lv") is None  # '.' is not a wildcard

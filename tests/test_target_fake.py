@@ -44,7 +44,7 @@ def test_an_export_is_a_directory_another_instance_sees(fake_service, root, lock
     service.create(size=1, name="v1")
     info = service.connect("v1", {"initiator": INITIATOR_1}).data
     volume = service.show("v1")
-    target = f"fake-{volume.lv_name}"
+    target = f"fake-{volume.id}"
     assert volume.provider_location == f"{target} fake" and volume.target_helper == "fake"
     other = FakeTarget(lock, root)  # another process on the same host
     assert other.targets() == [target] and other.hosts(target) == [INITIATOR_1] and other.is_whole(target)
@@ -80,7 +80,7 @@ def test_unsaved_and_a_stale_persisted_config_are_drift_that_a_save_repairs(fake
     service = fake_service()
     service.create(size=1, name="v1")
     service.connect("v1", {"initiator": INITIATOR_1})
-    target = f"fake-{service.show('v1').lv_name}"
+    target = f"fake-{service.show('v1').id}"
     (root / "live" / target / "hosts" / INITIATOR_2).touch()  # allowed behind volctl's back
     report = Doctor(service).examine()
     assert {(d.kind, d.subject) for d in report.drift} == {("acl_unrecorded", INITIATOR_2),

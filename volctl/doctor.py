@@ -176,8 +176,7 @@ class Doctor:
         known = {driver.target_name(v) for v in volumes}
         found = []
         for target in sorted(live - known):
-            lv_name = driver.lv_name_of(target)
-            if lv_name is not None and self._ours.fullmatch(lv_name):
+            if driver.volume_id_of(target) is not None:
                 hosts = driver.hosts(target)
                 repair = None if hosts else "delete the target (it has no ACL, so nobody can log in)"
                 detail = "target with volctl's prefix, unknown to the inventory"

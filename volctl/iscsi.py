@@ -35,14 +35,18 @@ class IscsiConfig:
     ips: tuple[str, ...] = ("127.0.0.1",)
     port: int = 3260
     protocol: str = "iscsi"  # or "iser"
+    lv_template: str = "volume-%s"  # volume_name_template: an IQN is prefix + LV name
 
     def iqn(self, lv_name: str) -> str:
         """Cinder's iscsi_target_prefix + the LV name."""
         return self.prefix + lv_name
 
-    def lv_name_of(self, iqn: str) -> str | None:
-        """The LV name a target named by this prefix was made for; None for another prefix."""
-        return iqn[len(self.prefix):] if iqn.startswith(self.prefix) else None
+    def volume_id_of(self, iqn: str) -> str | None:
+        """The volume id of a target named as volctl names them; None for any other name."""
+        head, _, tail = self.lv_template.partition("%s")
+        pattern = re.escape(self.prefix + head) + "([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})" + re.escape(tail)
+        found = re.fullmatch(pattern, iqn)
+        return found.group(1) if found else None
 
 
 def initiator_name(value: str) -> str:

@@ -56,7 +56,8 @@ class Targets:
             paths = {"save_file": save_file or settings.save_file(root), "host_root": root}
             if configfs is not None:
                 paths["configfs"] = configfs
-            iscsi = IscsiConfig(settings.target_prefix, settings.portal_ips, settings.target_port, settings.target_protocol)
+            iscsi = IscsiConfig(settings.target_prefix, settings.portal_ips, settings.target_port, settings.target_protocol,
+                                settings.volume_name_template)
             return lio_helper(settings.target_helper, runner, locks.host("lio"), iscsi=iscsi, **paths)
 
         return cls({"lio": lio}, FAMILIES, "lio")

@@ -63,9 +63,9 @@ class TargetDriver(ABC):
         """The volume's target: the recorded one, else the one this helper would make."""
 
     @abstractmethod
-    def lv_name_of(self, target: str) -> str | None:
-        """The LV name a target named the way volctl names them was made for; None for a target
-        named otherwise (not volctl's to judge)."""
+    def volume_id_of(self, target: str) -> str | None:
+        """The volume id a target named the way volctl names them was made for; None for a
+        target named otherwise (not volctl's to judge)."""
 
     @abstractmethod
     def new_secrets(self, volume: Volume) -> Secrets | None:

@@ -4,7 +4,7 @@ what the service, doctor and restore do, whatever protocol a helper serves.
 A directory stands in for the host: `live/<target>/device` names the volume's device and
 `live/<target>/hosts/<host>` each allowed host, so any number of processes share one fake host
 as they share a kernel; `saved.json` is what survives a "reboot" (`reboot()` empties `live/`).
-Its targets are `fake-<LV name>`; its credentials, one secret a volume made on the first export,
+Its targets are `fake-<volume id>`; its credentials, one secret a volume made on the first export,
 are kept in provider_auth in Cinder's shape ("<method> <user> <secret>"), so the code that keeps
 a volume's secret out of every output keeps this one out too.
 """
@@ -45,9 +45,9 @@ class FakeTarget(TargetDriver):
 
     def target_name(self, volume: Volume) -> str:
         recorded = (volume.provider_location or "").partition(" ")[0]
-        return recorded or PREFIX + volume.lv_name
+        return recorded or PREFIX + volume.id
 
-    def lv_name_of(self, target: str) -> str | None:
+    def volume_id_of(self, target: str) -> str | None:
         return target[len(PREFIX):] if target.startswith(PREFIX) else None
 
     def new_secrets(self, volume: Volume) -> Secrets | None:

@@ -38,8 +38,8 @@ class IscsiTarget(TargetDriver):
         """The recorded target, else prefix + LV name (Cinder's iscsi_target_prefix + name)."""
         return iscsi.recorded_iqn(volume.provider_location) or self.iscsi.iqn(volume.lv_name)
 
-    def lv_name_of(self, target: str) -> str | None:
-        return self.iscsi.lv_name_of(target)
+    def volume_id_of(self, target: str) -> str | None:
+        return self.iscsi.volume_id_of(target)
 
     def new_secrets(self, volume: Volume) -> Secrets | None:
         chap, new = iscsi.credentials(volume.provider_auth)
