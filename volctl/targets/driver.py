@@ -71,6 +71,15 @@ class TargetDriver(ABC):
     def new_secrets(self, volume: Volume) -> Secrets | None:
         """Credentials to store before the volume's first export; None when it has them."""
 
+    def host_secrets(self, host: str, stored: dict | None) -> Secrets | None:
+        """Credentials of the host's own to store before it is first allowed (NVMe's per-host
+        DH-HMAC-CHAP keys); None when it has them, or the helper uses none."""
+        return None
+
+    def live_host_secrets(self, host: str) -> dict | None:
+        """The host's credentials as the target holds them now (doctor compares them)."""
+        return None
+
     @abstractmethod
     def location(self, volume: Volume) -> str:
         """provider_location of the volume's export, in Cinder's format for this protocol."""
@@ -86,8 +95,9 @@ class TargetDriver(ABC):
 
     @abstractmethod
     def connection_info(self, volume: Volume, connector: dict, access_mode: str,
-                        force_multipath: bool = False) -> dict:
-        """Cinder's initialize_connection result for the volume's export."""
+                        force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
+        """Cinder's initialize_connection result for the volume's export (with the host's own
+        credentials, when it has them)."""
 
     # -- change sets -------------------------------------------------------------------------
 
@@ -147,11 +157,12 @@ class TargetDriver(ABC):
         with self.changing(target):
             self._remove_export(target)
 
-    def allow(self, volume: Volume, host: str) -> None:
-        """Let a host reach the volume's target; a host already allowed is left as it is."""
+    def allow(self, volume: Volume, host: str, host_secrets: dict | None = None) -> None:
+        """Let a host reach the volume's target, with its own credentials when it has them; a
+        host already allowed keeps its access."""
         target = self.target_name(volume)
         with self.changing(target):
-            self._allow(volume, target, host)
+            self._allow(volume, target, host, host_secrets)
 
     def disallow(self, target: str, host: str) -> bool:
         """False when the host (or the whole target) was already gone."""
@@ -204,7 +215,7 @@ class TargetDriver(ABC):
     def _remove_export(self, target: str) -> None: ...
 
     @abstractmethod
-    def _allow(self, volume: Volume, target: str, host: str) -> None: ...
+    def _allow(self, volume: Volume, target: str, host: str, host_secrets: dict | None) -> None: ...
 
     @abstractmethod
     def _disallow(self, target: str, host: str) -> bool: ...

@@ -67,7 +67,7 @@ class FakeTarget(TargetDriver):
         return host
 
     def connection_info(self, volume: Volume, connector: dict, access_mode: str,
-                        force_multipath: bool = False) -> dict:
+                        force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
         _method, user, secret = (volume.provider_auth or "- - -").split(" ", 2)
         return {"driver_volume_type": "fake", "data": {
             "target": self.target_name(volume), "volume_id": volume.id, "device": volume.lv_path,
@@ -91,7 +91,7 @@ class FakeTarget(TargetDriver):
     def _remove_export(self, target: str) -> None:
         shutil.rmtree(self.live / target, ignore_errors=True)
 
-    def _allow(self, volume: Volume, target: str, host: str) -> None:
+    def _allow(self, volume: Volume, target: str, host: str, host_secrets: dict | None) -> None:
         if not (self.live / target).is_dir():
             raise EnvironmentProblem(f"fake target: allow {host}: target {target} is not live")
         (self.live / target / "hosts" / host).touch()

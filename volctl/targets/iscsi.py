@@ -63,7 +63,7 @@ class IscsiTarget(TargetDriver):
         return a.lower() == b.lower()
 
     def connection_info(self, volume: Volume, connector: dict, access_mode: str,
-                        force_multipath: bool = False) -> dict:
+                        force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
         return iscsi.connection_info(
             volume_id=volume.id, location=volume.provider_location, auth=volume.provider_auth,
             protocol=self.iscsi.protocol, connector=connector, access_mode=access_mode, force_multipath=force_multipath,
@@ -85,8 +85,8 @@ class IscsiTarget(TargetDriver):
     def _remove_export(self, target: str) -> None:
         self.delete(target)
 
-    def _allow(self, volume: Volume, target: str, host: str) -> None:
-        self.add_initiator(target, self.chap(volume), host)
+    def _allow(self, volume: Volume, target: str, host: str, host_secrets: dict | None) -> None:
+        self.add_initiator(target, self.chap(volume), host)  # the volume's CHAP: iSCSI hosts have none of their own
 
     def _disallow(self, target: str, host: str) -> bool:
         return self.delete_initiator(target, host)
