@@ -1,0 +1,499 @@
+"""NVMe/TCP through the kernel's nvmet, written in configfs (/sys/kernel/config/nvmet) as Cinder's
+`nvmet` helper makes it, with two things Cinder leaves out: per-host access (`allow_any_host` 0,
+each connected host linked into the subsystem's `allowed_hosts`, with its DH-HMAC-CHAP keys where
+the kernel has in-band authentication), and persistence (the touched subsystems, their hosts and
+ports rewritten in nvmetcli's JSON file, never a clear-and-restore). Facts: nvme-facts.md.
+
+One subsystem per volume, `nqn.<prefix>-<volume id>`, with one namespace (`nvmet_ns_id`) whose
+device is the LV and whose UUID and NGUID are the volume id (os-brick finds the device by it);
+one port per address (`nvmet_port_id` upward), linked to every volctl subsystem.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from volctl import files, nvmeof
+from volctl.errors import EnvironmentProblem, TargetFailed
+from volctl.locks import FileLock
+from volctl.nvmeof import NvmeConfig
+from volctl.targets.driver import PersistenceProblem, Secrets, TargetDriver
+
+if TYPE_CHECKING:
+    from volctl.model import Volume
+    from volctl.runner import Runner
+
+CONFIGFS_NVMET = Path("/sys/kernel/config/nvmet")
+SAVE_FILE = Path("/etc/nvmet/config.json")  # nvmetcli's default, so `nvmetcli restore` loads it too
+AUTH_KERNEL_OPTION = "CONFIG_NVME_TARGET_AUTH"
+DHCHAP_HASH = "hmac(sha256)"
+# An attribute group's files are "<group>_<name>" (nvmetcli's CFSNode); a dump lists the writable
+# ones by name, as nvmetcli does, so its restore takes volctl's file.
+_GROUPS = {"subsystem": ("attr",), "namespace": ("device",), "port": ("addr",), "host": ("dhchap",)}
+_PROBE_HOST = "nqn.2014-08.org.nvmexpress.volctl:probe"
+
+
+class ConfigFs:
+    """The calls that change configfs, in one place: the kernel makes an object's attributes and
+    default groups on mkdir and takes them away on rmdir, and enforces its rules on each write and
+    link (tests stand a fake kernel in here)."""
+
+    @staticmethod
+    def mkdir(path: Path) -> None:
+        path.mkdir()
+
+    @staticmethod
+    def rmdir(path: Path) -> None:
+        path.rmdir()
+
+    @staticmethod
+    def write(path: Path, value: str) -> None:
+        path.write_text(value)
+
+    @staticmethod
+    def symlink(link: Path, to: Path) -> None:
+        link.symlink_to(to)
+
+    @staticmethod
+    def unlink(link: Path) -> None:
+        link.unlink()
+
+
+class NvmetTarget(TargetDriver):
+    name = "nvmet"
+    family = "nvmet"
+    protocols = (nvmeof.PROTOCOL,)
+    what = "nvmet config"
+    data_unit = "its namespace"
+
+    def __init__(self, runner: Runner, lock: FileLock, root: Path = CONFIGFS_NVMET, save_file: Path = SAVE_FILE,
+                 nvme: NvmeConfig = NvmeConfig(), auth: str = "auto", fs: ConfigFs = ConfigFs()):
+        super().__init__(lock)
+        self.runner = runner
+        self.root = root
+        self.fs = fs
+        self.save_file = save_file
+        self.nvme = nvme
+        self.auth = auth
+        self.address_wait = 0.0  # seconds to wait for a portal address to appear (restore at boot)
+
+    # -- names, credentials and formats ------------------------------------------------------
+
+    def target_name(self, volume: Volume) -> str:
+        return nvmeof.recorded_nqn(volume.provider_location) or self.nvme.nqn(volume.id)
+
+    def volume_id_of(self, target: str) -> str | None:
+        return self.nvme.volume_id_of(target)
+
+    def new_secrets(self, volume: Volume) -> Secrets | None:
+        return None  # an export has no secret of its own: each host has its keys
+
+    def location(self, volume: Volume) -> str:
+        return nvmeof.provider_location(self.nvme.ips, self.nvme.port, self.target_name(volume), self.nvme.ns_id)
+
+    def host_of(self, connector: dict) -> str:
+        from volctl.errors import UsageError
+
+        host = connector.get("nqn")
+        if not isinstance(host, str):
+            raise UsageError("the connector has no 'nqn': an NVMe/TCP export needs the host's NQN "
+                             "(os-brick's connector properties have it; or --initiator <host NQN>)")
+        return host
+
+    def connection_info(self, volume: Volume, connector: dict, access_mode: str,
+                        force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
+        keys = nvmeof.HostKeys(host_secrets["dhchap_key"], host_secrets["dhchap_ctrl_key"]) if host_secrets else None
+        data = nvmeof.connection_properties(volume_id=volume.id, location=volume.provider_location,
+                                            version=self.nvme.conn_info_version, keys=keys)
+        return {"driver_volume_type": nvmeof.DRIVER_VOLUME_TYPE, "data": data}
+
+    # -- configfs ----------------------------------------------------------------------------
+
+    def _subsystem(self, nqn: str) -> Path:
+        return self.root / "subsystems" / nqn
+
+    def _namespace(self, nqn: str) -> Path:
+        return self._subsystem(nqn) / "namespaces" / str(self.nvme.ns_id)
+
+    def _loaded(self) -> None:
+        """nvmet in configfs, loading the modules when it is not (as rtslib loads LIO's)."""
+        if not self.root.is_dir():
+            for module in ("nvmet", "nvmet-tcp"):
+                self.runner.run(["modprobe", module])
+            if not self.root.is_dir():
+                raise EnvironmentProblem(f"nvmet is not in configfs ({self.root}) after modprobe nvmet: "
+                                         "mount configfs at /sys/kernel/config")
+
+    def _failed(self, what: str, error: OSError) -> TargetFailed:
+        return TargetFailed(f"nvmet: {what}: {error.strerror or error}")
+
+    def _write(self, path: Path, value: str) -> None:
+        self.fs.write(path, value)
+
+    @staticmethod
+    def _read(path: Path) -> str:
+        try:
+            return path.read_text().strip()
+        except OSError:
+            return ""
+
+    @cached_property
+    def supports_auth(self) -> bool:
+        """Whether this kernel's nvmet authenticates (its host entries have dhchap_key): a host
+        entry is looked at, made for the question and removed when there is none."""
+        self._loaded()
+        hosts = self.root / "hosts"
+        existing = [h for h in hosts.iterdir()] if hosts.is_dir() else []
+        if existing:
+            return (existing[0] / "dhchap_key").exists()
+        probe = hosts / _PROBE_HOST
+        try:
+            self.fs.mkdir(probe)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise self._failed("look for in-band authentication", e) from None
+        try:
+            return (probe / "dhchap_key").exists()
+        finally:
+            try:
+                self.fs.rmdir(probe)
+            except OSError:
+                pass
+
+    def authenticates(self) -> bool:
+        """nvmet_auth: "off" never, "on" always (refused where the kernel cannot), "auto" where it can."""
+        if self.auth == "off":
+            return False
+        if self.supports_auth:
+            return True
+        if self.auth == "on":
+            raise EnvironmentProblem(f"nvmet_auth = \"on\", but this kernel's nvmet has no in-band authentication "
+                                     f"({AUTH_KERNEL_OPTION}; Debian 12's backports kernel has it): not exporting")
+        return False
+
+    def host_secrets(self, host: str, stored: dict | None) -> Secrets | None:
+        """The host's DH-HMAC-CHAP keys to store before it is allowed: new ones on its first
+        connect where the export authenticates; None when it has them or none are used."""
+        if stored or not self.authenticates():
+            return None
+        keys = nvmeof.generate_host_keys()
+        return Secrets({"dhchap_key": keys.host_key, "dhchap_ctrl_key": keys.ctrl_key},
+                       f"generated DH-HMAC-CHAP keys for host {host}, not shown")
+
+    # -- making and removing -----------------------------------------------------------------
+
+    def _create_export(self, volume: Volume, target: str) -> None:
+        self._loaded()
+        self.authenticates()  # nvmet_auth = "on" on a kernel without it: refused before anything is made
+        subsystem = self._subsystem(target)
+        if subsystem.is_dir():
+            return  # as every helper: a live target is left as it is (restore completes it)
+        made = False
+        try:
+            self.fs.mkdir(subsystem)
+            made = True
+            self._write(subsystem / "attr_allow_any_host", "0")
+            self._ensure_namespace(volume, target)
+            self._link_ports(target)
+        except (OSError, TargetFailed) as e:
+            if made:
+                self._remove_export(target)  # unlike Cinder's, leave nothing half-made behind
+            if isinstance(e, TargetFailed):
+                raise
+            raise self._failed(f"create subsystem {target}", e) from None
+
+    def _ensure_namespace(self, volume: Volume, target: str) -> None:
+        namespace = self._namespace(target)
+        if (namespace / "enable").is_file() and self._read(namespace / "enable") == "1" \
+                and self._read(namespace / "device_path") == volume.lv_path:
+            return
+        if namespace.is_dir():
+            self._write(namespace / "enable", "0")  # its device is settable only while disabled
+        else:
+            self.fs.mkdir(namespace)
+        self._write(namespace / "device_path", volume.lv_path)
+        self._write(namespace / "device_uuid", volume.id)
+        self._write(namespace / "device_nguid", volume.id)
+        self._write(namespace / "enable", "1")
+
+    def _ports(self) -> list[tuple[int, str]]:
+        return list(zip(self.nvme.port_ids(), self.nvme.ips))
+
+    def _ensure_port(self, port_id: int, ip: str) -> Path:
+        port = self.root / "ports" / str(port_id)
+        want = {"trtype": nvmeof.TRANSPORT, "traddr": ip, "trsvcid": str(self.nvme.port)}
+        if port.is_dir():
+            have = {key: self._read(port / f"addr_{key}") for key in want}
+            if have != want:
+                raise TargetFailed(f"nvmet: port {port_id} listens on {have['traddr']}:{have['trsvcid']} "
+                                   f"({have['trtype']}), not {ip}:{self.nvme.port} (tcp) as the settings say: another "
+                                   f"tool's port? (nvmet_port_id picks volctl's)")
+            return port
+        self.fs.mkdir(port)
+        self._write(port / "addr_trtype", nvmeof.TRANSPORT)
+        self._write(port / "addr_adrfam", "ipv6" if ":" in ip else "ipv4")
+        self._write(port / "addr_traddr", ip)
+        self._write(port / "addr_trsvcid", str(self.nvme.port))
+        return port
+
+    def _link_ports(self, target: str) -> None:
+        for port_id, ip in self._ports():
+            port = self._ensure_port(port_id, ip)
+            link = port / "subsystems" / target
+            if link.is_symlink():
+                continue
+            deadline = time.monotonic() + self.address_wait
+            while True:
+                try:
+                    # The first link enables the port: the transport binds its address here.
+                    self.fs.symlink(link, self._subsystem(target))
+                    break
+                except OSError as e:
+                    if e.errno != errno.EADDRNOTAVAIL or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(1.0)  # at boot the address may come up after us
+
+    def _remove_export(self, target: str) -> None:
+        subsystem = self._subsystem(target)
+        try:
+            for port in self._port_dirs():
+                link = port / "subsystems" / target
+                if link.is_symlink():
+                    self.fs.unlink(link)
+            hosts = self.hosts(target)
+            for host in hosts:
+                self.fs.unlink(subsystem / "allowed_hosts" / host)
+            namespaces = subsystem / "namespaces"
+            for namespace in sorted(namespaces.iterdir()) if namespaces.is_dir() else ():
+                self._write(namespace / "enable", "0")
+                self.fs.rmdir(namespace)
+            if subsystem.is_dir():
+                self.fs.rmdir(subsystem)
+            for host in hosts:
+                self._drop_unused_host(host)
+            self._drop_unused_ports()
+        except OSError as e:
+            raise self._failed(f"remove subsystem {target}", e) from None
+
+    def _port_dirs(self) -> list[Path]:
+        ports = self.root / "ports"
+        return sorted(ports.iterdir()) if ports.is_dir() else []
+
+    def _drop_unused_ports(self) -> None:
+        """volctl's ports that link no subsystem any more (another tool's are not volctl's to remove)."""
+        for port_id, _ in self._ports():
+            port = self.root / "ports" / str(port_id)
+            if port.is_dir() and not any((port / "subsystems").iterdir()):
+                self.fs.rmdir(port)
+
+    def _drop_unused_host(self, host: str) -> None:
+        subsystems = self.root / "subsystems"
+        if any((s / "allowed_hosts" / host).is_symlink() for s in subsystems.iterdir()):
+            return
+        entry = self.root / "hosts" / host
+        if entry.is_dir():
+            self.fs.rmdir(entry)
+
+    def _allow(self, volume: Volume, target: str, host: str, host_secrets: dict | None) -> None:
+        subsystem = self._subsystem(target)
+        if not subsystem.is_dir():
+            raise TargetFailed(f"nvmet: allow {host}: subsystem {target} is not live")
+        entry = self.root / "hosts" / host
+        try:
+            if not entry.is_dir():
+                self.fs.mkdir(entry)
+            if host_secrets:
+                self._write(entry / "dhchap_hash", DHCHAP_HASH)
+                self._write(entry / "dhchap_key", host_secrets["dhchap_key"])
+                self._write(entry / "dhchap_ctrl_key", host_secrets["dhchap_ctrl_key"])
+            link = subsystem / "allowed_hosts" / host
+            if not link.is_symlink():
+                self.fs.symlink(link, entry)
+        except OSError as e:
+            raise self._failed(f"allow {host} on {target}", e) from None
+
+    def _disallow(self, target: str, host: str) -> bool:
+        link = self._subsystem(target) / "allowed_hosts" / host
+        if not link.is_symlink():
+            return False
+        try:
+            self.fs.unlink(link)
+            self._drop_unused_host(host)
+        except OSError as e:
+            raise self._failed(f"remove {host} from {target}", e) from None
+        return True
+
+    # -- looking -----------------------------------------------------------------------------
+
+    def _targets(self) -> list[str]:
+        subsystems = self.root / "subsystems"
+        return sorted(p.name for p in subsystems.iterdir()) if subsystems.is_dir() else []
+
+    def is_live(self, target: str) -> bool:
+        return self._subsystem(target).is_dir()
+
+    def is_whole(self, target: str) -> bool:
+        namespace = self._namespace(target)
+        return self._read(namespace / "enable") == "1" and bool(self._read(namespace / "device_path"))
+
+    def hosts(self, target: str) -> list[str]:
+        allowed = self._subsystem(target) / "allowed_hosts"
+        return sorted(p.name for p in allowed.iterdir()) if allowed.is_dir() else []
+
+    def live_host_secrets(self, host: str) -> dict | None:
+        entry = self.root / "hosts" / host
+        key = self._read(entry / "dhchap_key")
+        return {"dhchap_key": key, "dhchap_ctrl_key": self._read(entry / "dhchap_ctrl_key")} if key else None
+
+    # -- persistence: nvmetcli's JSON, the touched entries only ------------------------------
+
+    @property
+    def persisted_to(self) -> str:
+        return str(self.save_file)
+
+    @staticmethod
+    def _group(path: Path, groups: tuple[str, ...]) -> dict:
+        """The writable attribute files of these groups, by name without the group prefix."""
+        out: dict = {}
+        for group in groups:
+            values = {}
+            for entry in sorted(path.glob(f"{group}_*")):
+                if entry.is_file() and os.access(entry, os.W_OK) and entry.stat().st_mode & 0o200:
+                    try:
+                        values[entry.name[len(group) + 1:]] = entry.read_text().strip()
+                    except OSError:
+                        continue  # a write-only attribute (revalidate_size)
+            out[group] = values
+        return out
+
+    def _dump_subsystem(self, nqn: str) -> dict | None:
+        subsystem = self._subsystem(nqn)
+        if not subsystem.is_dir():
+            return None
+        namespaces = []
+        for ns in sorted((subsystem / "namespaces").iterdir(), key=lambda p: int(p.name)):
+            entry = {"nsid": int(ns.name), "enable": int(self._read(ns / "enable") or 0), **self._group(ns, _GROUPS["namespace"])}
+            if (ns / "ana_grpid").exists():
+                entry["ana_grpid"] = int(self._read(ns / "ana_grpid") or 1)
+            namespaces.append(entry)
+        return {"nqn": nqn, **self._group(subsystem, _GROUPS["subsystem"]), "namespaces": namespaces,
+                "allowed_hosts": self.hosts(nqn)}
+
+    def _dump_host(self, host: str) -> dict | None:
+        entry = self.root / "hosts" / host
+        if not entry.is_dir():
+            return None
+        dumped: dict = {"nqn": host}
+        if (entry / "dhchap_key").exists():
+            values = {name: self._read(entry / f"dhchap_{name}") for name in ("key", "ctrl_key", "hash", "dhgroup")}
+            dumped["dhchap"] = values
+        return dumped
+
+    def _dump_port(self, port: Path) -> dict:
+        return {"portid": int(port.name), **self._group(port, _GROUPS["port"]),
+                "subsystems": sorted(p.name for p in (port / "subsystems").iterdir()),
+                "referrals": [], "ana_groups": []}
+
+    def _read_saved(self) -> dict | None:
+        try:
+            document = json.loads(self.save_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise EnvironmentProblem(f"saved nvmet config {self.save_file} is unreadable: {e}") from None
+        if not isinstance(document, dict):
+            raise EnvironmentProblem(f"saved nvmet config {self.save_file} is unreadable: not a JSON object")
+        return document
+
+    def _write_saved(self, document: dict) -> None:
+        files.write_private(self.save_file, json.dumps(document, sort_keys=True, indent=2) + "\n", "saved nvmet config")
+
+    def _persist(self, targets: frozenset[str]) -> None:
+        if not targets:
+            return
+        try:
+            document = self._read_saved()
+        except EnvironmentProblem:
+            document = None  # unreadable: as a full save would, write it anew
+        if document is None:
+            self._save_all()
+            return
+        try:
+            subsystems = {s["nqn"]: s for s in document.get("subsystems", []) if isinstance(s, dict) and "nqn" in s}
+            hosts = {h["nqn"]: h for h in document.get("hosts", []) if isinstance(h, dict) and "nqn" in h}
+            touched_hosts = {h for nqn in targets for h in subsystems.get(nqn, {}).get("allowed_hosts", [])}
+            for nqn in targets:
+                dumped = self._dump_subsystem(nqn)
+                if dumped is None:
+                    subsystems.pop(nqn, None)
+                else:
+                    subsystems[nqn] = dumped
+                    touched_hosts |= set(dumped["allowed_hosts"])
+            for host in touched_hosts:
+                dumped = self._dump_host(host)
+                if dumped is None:
+                    hosts.pop(host, None)
+                else:
+                    hosts[host] = dumped
+            ports = {p["portid"]: p for p in document.get("ports", []) if isinstance(p, dict) and "portid" in p}
+            for port_id, _ in self._ports():
+                port = self.root / "ports" / str(port_id)
+                if port.is_dir():
+                    ports[port_id] = self._dump_port(port)
+                else:
+                    ports.pop(port_id, None)
+        except OSError as e:
+            raise self._failed("read the subsystems to save", e) from None
+        document.update(subsystems=[subsystems[k] for k in sorted(subsystems)], hosts=[hosts[k] for k in sorted(hosts)],
+                        ports=[ports[k] for k in sorted(ports)])
+        document.setdefault("discovery", {})
+        self._write_saved(document)
+
+    def _save_all(self) -> None:
+        try:
+            subsystems = [self._dump_subsystem(nqn) for nqn in self._targets()]
+            hosts_dir = self.root / "hosts"
+            hosts = [self._dump_host(h.name) for h in sorted(hosts_dir.iterdir())] if hosts_dir.is_dir() else []
+            ports = [self._dump_port(port) for port in self._port_dirs()]
+        except OSError as e:
+            raise self._failed("read the running config", e) from None
+        self._write_saved({"discovery": {}, "hosts": [h for h in hosts if h], "ports": ports,
+                           "subsystems": [s for s in subsystems if s]})
+
+    def unsaved(self) -> list[str]:
+        """volctl's subsystems whose saved entry (the subsystem, its hosts' keys) differs from the live one."""
+        document = self._read_saved() or {}
+        stored = {s.get("nqn"): s for s in document.get("subsystems", []) if isinstance(s, dict)}
+        stored_hosts = {h.get("nqn"): h for h in document.get("hosts", []) if isinstance(h, dict)}
+        ours = lambda nqn: self.volume_id_of(nqn or "") is not None  # noqa: E731
+        names = {n for n in stored if ours(n)} | {n for n in self._targets() if ours(n)}
+        differ = []
+        for nqn in sorted(names):
+            live = self._dump_subsystem(nqn)
+            saved = stored.get(nqn)
+            if live != saved:
+                differ.append(nqn)
+            elif live and any(self._dump_host(h) != stored_hosts.get(h) for h in live["allowed_hosts"]):
+                differ.append(nqn)
+        return differ
+
+    def persistence_problems(self) -> list[PersistenceProblem]:
+        path = str(self.save_file)
+        try:
+            differ = self.unsaved()
+        except EnvironmentProblem as e:
+            return [PersistenceProblem("saved_config", path, str(e))]
+        if not differ:
+            return []
+        if not self.save_file.exists():
+            return [PersistenceProblem("saved_config", path,
+                                       "no saved nvmet config: the subsystems would not come back after a reboot")]
+        return [PersistenceProblem("saved_config", path,
+                                   f"the saved nvmet config differs from the running one for: {', '.join(differ)}")]
