@@ -1,9 +1,16 @@
 """Part 1: start-up and read commands against inventories of 0 .. 100,000 volumes.
 
 Every figure is a whole process (fork to reaped) of `.venv/bin/volctl`, next to its floor: the
-same interpreter (`.venv/bin/python -c`) opening the same SQLite file and running the one query
-the command needs. Runs of a command and its floor are interleaved round by round, so load from
-elsewhere on the machine hits both alike. Peak RSS is each child's own ru_maxrss (os.wait4).
+same interpreter (`.venv/bin/python -c`, the venv's link to the real interpreter, not pyenv's shell
+shim `python3`) opening the same SQLite file and running the one query the command needs. Runs of a
+command and its floor are interleaved round by round, so load from elsewhere on the machine hits
+both alike (it protects the ratio, not the absolute times). Peak RSS is each child's own ru_maxrss.
+
+`--tree DIR` times the volctl code of another checkout (e.g. `git archive OLD volctl | tar -x -C
+DIR`) through the same console script: DIR goes first on PYTHONPATH, ahead of the editable
+install's finder, so a before and an after can be measured on the same machine state.
+
+    .venv/bin/python bench/startup.py [--sizes 100,100000] [--runs 20] [--only show-name-json] [--tree DIR]
 """
 
 from __future__ import annotations
@@ -55,15 +62,15 @@ def _py(code: str, *args: str) -> list[str]:
     return [str(VENV_PYTHON), "-c", code, *args]
 
 
-def cases_for(db: Path, size: int, runs: int) -> list[Case]:
-    """The read commands for one inventory."""
+def cases_for(db: Path, size: int, runs: int, only: set[str] | None = None) -> list[Case]:
+    """The read commands for one inventory (those named in `only`, when given)."""
     i = (size // 2) // 10 * 10  # a volume in the middle that is in-use with an attachment
     name = inventory_fixture.volume_name(i) if size else "vol-absent"
     vid = inventory_fixture.volume_id(i) if size else "00000000-0000-4000-8000-000000000000"
     missing = 0 if size else 3
     volctl = [str(VOLCTL), "--db", str(db)]
     list_runs = runs if size < 100_000 else max(3, runs // 2)
-    return [
+    cases = [
         Case("show-id-json", "show ID --json", [*volctl, "show", vid, "--json"], "SELECT ... WHERE id = ?",
              _py(FLOOR_SHOW_ID, str(db), vid), runs, missing),
         Case("show-name-json", "show NAME --json", [*volctl, "show", name, "--json"], "SELECT ... WHERE name = ?",
@@ -73,6 +80,7 @@ def cases_for(db: Path, size: int, runs: int) -> list[Case]:
         Case("list-table", "list (table)", [*volctl, "list"], "SELECT * FROM volumes (streamed)",
              _py(FLOOR_LIST, str(db)), list_runs),
     ]
+    return [c for c in cases if only is None or c.key in only]
 
 
 def measure(case: Case, env: dict, budget: float | None = None, progress=None) -> None:
@@ -121,25 +129,35 @@ def version_case(runs: int) -> Case:
     return Case("version", "--version", [str(VOLCTL), "--version"], "python -c pass", _py(FLOOR_START), runs)
 
 
-def run(sizes: list[int], runs: int, *, rebuild: bool = False, log=print, budget: float | None = 60.0) -> dict:
-    env = child_env()
+def run(sizes: list[int], runs: int, *, rebuild: bool = False, log=print, budget: float | None = 60.0,
+        only: set[str] | None = None, tree: Path | None = None) -> dict:
+    """`only`: the case keys to run (version, show-id-json, show-name-json, list-json, list-table);
+    `tree`: a checkout whose volctl/ the console script imports instead of this one's."""
+    env = child_env(**({"PYTHONPATH": str(tree.resolve())} if tree else {}))
     cache = RESULTS / "inventories"
-    results: dict = {"builds": {}, "cases": []}
-    case = version_case(runs)
-    log(f"  --version x{runs} ", end="")
-    measure(case, env, progress=lambda s: log(s, end=""))
-    log("")
-    results["cases"].append(case.result(None))
+    results: dict = {"builds": {}, "cases": [], "tree": str(tree) if tree else None}
+    if tree:
+        found = subprocess.run([str(VENV_PYTHON), "-c", "import volctl; print(volctl.__file__)"], capture_output=True,
+                               text=True, env=env, cwd="/").stdout.strip()
+        if not found.startswith(str(tree.resolve())):
+            raise RuntimeError(f"--tree {tree}: volctl imports from {found}")
+        log(f"  volctl from {found}")
+    if only is None or "version" in only:
+        case = version_case(runs)
+        log(f"  --version x{runs} ", end="")
+        measure(case, env, progress=lambda s: log(s, end=""))
+        log("")
+        results["cases"].append(case.result(None))
     for size in sizes:
         db, built = inventory_fixture.cached(size, cache, rebuild=rebuild)
         results["builds"][str(size)] = {"path": str(db), "seconds": built, "bytes": db.stat().st_size}
         log(f"  inventory {size}: " + (f"built in {built:.1f} s" if built is not None else "cached") + f", {db.stat().st_size / 1e6:.1f} MB")
         check_outputs(db, size, env)
-        for case in cases_for(db, size, runs):
+        for case in cases_for(db, size, runs, only):
             log(f"    {case.label} x{case.runs} ", end="")
             measure(case, env, budget=budget, progress=lambda s: log(s, end=""))
             r = case.result(size)
-            log(f" {r['wall']['median'] * 1000:.0f} ms (floor {r['floor']['median'] * 1000:.0f} ms)")
+            log(f" {r['wall']['median'] * 1000:.0f} ms (floor {r['floor']['median'] * 1000:.0f} ms, {r['ratio']:.2f}x)")
             results["cases"].append(r)
     return results
 
@@ -150,6 +168,9 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="0,100")
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--only", help="comma-separated case keys (version, show-id-json, show-name-json, list-json, list-table)")
+    p.add_argument("--tree", type=Path, help="time the volctl/ of this checkout (before/after on one machine state)")
     a = p.parse_args()
-    out = run([int(s) for s in a.sizes.split(",")], a.runs, log=lambda *x, **k: print(*x, **k, file=sys.stderr, flush=True))
+    out = run([int(s) for s in a.sizes.split(",")], a.runs, log=lambda *x, **k: print(*x, **k, file=sys.stderr, flush=True),
+              only=set(a.only.split(",")) if a.only else None, tree=a.tree)
     print(json.dumps(out, indent=1))
