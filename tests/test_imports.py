@@ -12,8 +12,8 @@ import pytest
 
 HEAVY = ("rich", "sh", "sqlite_utils")
 
-# What issue 20 took off a read's start-up: dataclasses and the inspect it brings
-# (volctl/record.py), and the modules of the commands that do not run.
+# What issue 20 took off a read's start-up: click (volctl/fastpath.py), dataclasses and the
+# inspect it brings (volctl/record.py), and the modules of the commands that do not run.
 STARTUP = ("click", "dataclasses", "inspect", "volctl.group", "volctl.commands.show", "volctl.commands.list_cmd",
            "volctl.commands.create")
 
@@ -64,6 +64,12 @@ def test_a_table_for_a_person_is_where_rich_comes_in(one_volume):
     code, out, modules = loaded_by(one_volume, "show", "vol1")
     assert code == 0 and "vol1" in out
     assert modules == ["rich"]
+
+
+def test_show_json_starts_without_click_or_dataclasses(one_volume):
+    code, out, modules = loaded_by(one_volume, "show", "vol1", "--json", watched=STARTUP)
+    assert code == 0 and json.loads(out)["name"] == "vol1"
+    assert modules == []
 
 
 def test_a_command_imports_its_own_module_only(one_volume):

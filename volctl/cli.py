@@ -1,12 +1,21 @@
-"""The console script (`volctl` -> volctl.cli:main). The click root group is volctl/group.py.
+"""The console script (`volctl` -> volctl.cli:main): `show` without click when its command line
+allows (volctl/fastpath.py), everything else through the click root group (volctl/group.py).
 
 `cli` and `App` are still importable from here (tests, tools): they come from volctl/group.py
-when first asked for."""
+when first asked for, so the console script does not import click before it needs it."""
 
 from __future__ import annotations
 
+import sys
+
 
 def main() -> None:
+    from volctl import fastpath
+
+    argv = sys.argv[1:]
+    request = fastpath.parse(argv)
+    if request is not None:
+        fastpath.run(request, argv)
     from volctl.group import cli
 
     cli(prog_name="volctl")
