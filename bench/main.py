@@ -157,8 +157,10 @@ def render(results: dict, old: dict | None = None) -> str:
         if "wall" not in c:
             continue
         runs = f"{c['runs']}" + (f" ({c['skipped']})" if c.get("skipped") else "")
+        cpu = (f"; CPU {c['cpu']['median'] * 1000:.0f} ms vs {c['floor_cpu']['median'] * 1000:.0f} ms, {c['cpu_ratio']:.2f}x"
+               if "cpu" in c else "")
         row = ["1 read", f"volctl {c['command']}", _size(c["size"]), _ms(c["wall"]), _mb(c["maxrss_kib"]),
-               f"{c['floor_command']}: {c['floor']['median'] * 1000:.0f} ms", f"{c['ratio']:.2f}x", runs]
+               f"{c['floor_command']}: {c['floor']['median'] * 1000:.0f} ms{cpu}", f"{c['ratio']:.2f}x", runs]
         if old is not None:
             prev = old_cases.get((c["key"], c["size"]))
             row.append(f"{prev['wall']['median'] * 1000:.0f} ms -> {c['wall']['median'] / prev['wall']['median']:.2f}x" if prev else "-")

@@ -46,6 +46,8 @@ class Case:
     rss: list[int] = field(default_factory=list)
     floor_walls: list[float] = field(default_factory=list)
     floor_rss: list[int] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # CPU seconds: less moved by other load than wall time
+    floor_cpus: list[float] = field(default_factory=list)
     skipped: str = ""
 
     def result(self, size: int | None) -> dict:
@@ -55,6 +57,9 @@ class Case:
             s, f = Stats.of(self.walls), Stats.of(self.floor_walls)
             out.update(wall=s.__dict__, floor=f.__dict__, ratio=s.median / f.median,
                        maxrss_kib=max(self.rss), floor_maxrss_kib=max(self.floor_rss))
+            if self.cpus and self.floor_cpus:
+                c, fc = Stats.of(self.cpus), Stats.of(self.floor_cpus)
+                out.update(cpu=c.__dict__, floor_cpu=fc.__dict__, cpu_ratio=c.median / fc.median)
         return out
 
 
@@ -92,9 +97,11 @@ def measure(case: Case, env: dict, budget: float | None = None, progress=None) -
     if warm.wall > SLOW:  # a warm-up changes nothing for a command this long: it counts as run 1
         case.walls.append(warm.wall)
         case.rss.append(warm.maxrss_kib)
+        case.cpus.append(warm.cpu)
         floor = run_measured(case.floor, env=env)
         case.floor_walls.append(floor.wall)
         case.floor_rss.append(floor.maxrss_kib)
+        case.floor_cpus.append(floor.cpu)
         first = 1
     for n in range(first, case.runs):
         order = (case.argv, case.floor) if n % 2 == 0 else (case.floor, case.argv)
@@ -107,9 +114,11 @@ def measure(case: Case, env: dict, budget: float | None = None, progress=None) -
                     raise RuntimeError(f"{' '.join(argv)}: {r.stderr.strip()}")
                 case.walls.append(r.wall)
                 case.rss.append(r.maxrss_kib)
+                case.cpus.append(r.cpu)
             else:
                 case.floor_walls.append(r.wall)
                 case.floor_rss.append(r.maxrss_kib)
+                case.floor_cpus.append(r.cpu)
         if progress:
             progress(".")
         if budget is not None and case.walls and case.walls[-1] > budget and n + 1 < case.runs:
@@ -157,7 +166,8 @@ def run(sizes: list[int], runs: int, *, rebuild: bool = False, log=print, budget
             log(f"    {case.label} x{case.runs} ", end="")
             measure(case, env, budget=budget, progress=lambda s: log(s, end=""))
             r = case.result(size)
-            log(f" {r['wall']['median'] * 1000:.0f} ms (floor {r['floor']['median'] * 1000:.0f} ms, {r['ratio']:.2f}x)")
+            log(f" {r['wall']['median'] * 1000:.0f} ms (floor {r['floor']['median'] * 1000:.0f} ms, {r['ratio']:.2f}x;"
+                f" CPU {r['cpu']['median'] * 1000:.0f} ms against {r['floor_cpu']['median'] * 1000:.0f} ms, {r['cpu_ratio']:.2f}x)")
             results["cases"].append(r)
     return results
 
