@@ -44,6 +44,7 @@ class Run:
     maxrss_kib: int  # this child's peak RSS (wait4's rusage), KiB
     rc: int
     stderr: str = ""
+    cpu: float = 0.0  # seconds of user + system CPU (wait4's rusage: GNU time and the command it waited for)
 
 
 GNU_TIME = Path("/usr/bin/time")
@@ -80,7 +81,7 @@ def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.
             text = rss_file.read().strip().splitlines()
             # GNU time prefixes "Command exited with non-zero status N" on its own line.
             rss = int(text[-1]) if text and text[-1].isdigit() else 0
-    return Run(wall, rss, proc.returncode, err)
+    return Run(wall, rss, proc.returncode, err, usage.ru_utime + usage.ru_stime)
 
 
 @dataclass

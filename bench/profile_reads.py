@@ -3,6 +3,8 @@ several runs, by top-level import) and cProfile of `list` (table) and `list --js
 summed by package. Writes the raw .prof files under bench/results/profiles/.
 
     bench/run --profile [--sizes 10000]      (sizes: the inventories to profile `list` on)
+    .venv/bin/python bench/profile_reads.py --sizes 100000 [--tree DIR] [--no-list]
+                                             (--tree: another checkout's volctl/, as bench/startup.py)
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from common import RESULTS, VENV_PYTHON, VOLCTL, child_env  # noqa: E402
 RUNS = 7
 
 
-def importtime(argv: list[str]) -> list[tuple[str, int, float]]:
+def importtime(argv: list[str], env: dict | None = None) -> list[tuple[str, int, float]]:
     """(module, depth, min cumulative ms) for imports at depth <= 2, in import order."""
     best: dict[str, tuple[int, float]] = {}
     order: list[str] = []
     for _ in range(RUNS):
-        err = subprocess.run([str(VENV_PYTHON), "-X", "importtime", *argv], capture_output=True, text=True, env=child_env()).stderr
+        err = subprocess.run([str(VENV_PYTHON), "-X", "importtime", *argv], capture_output=True, text=True,
+                             env=env or child_env()).stderr
         for line in err.splitlines():
             m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
             if not m:
@@ -69,13 +72,24 @@ def main(sizes: list[int] | None = None) -> None:
         sizes = [10_000]
         if "--sizes" in sys.argv:
             sizes = [int(s) for s in sys.argv[sys.argv.index("--sizes") + 1].split(",")]
+    tree = Path(sys.argv[sys.argv.index("--tree") + 1]).resolve() if "--tree" in sys.argv else None
+    env = child_env(**({"PYTHONPATH": str(tree)} if tree else {}))
     biggest = max(sizes)
     db, _ = inventory_fixture.cached(biggest, RESULTS / "inventories")
     name = inventory_fixture.volume_name(biggest // 2 // 10 * 10)
-    print(f"# -X importtime of `volctl show {name} --json` ({biggest:,} volumes), min of {RUNS} runs, cumulative ms")
-    for module, depth, cum in importtime([str(VOLCTL), "--db", str(db), "show", name, "--json"]):
+    print(f"# -X importtime of `volctl show {name} --json` ({biggest:,} volumes), min of {RUNS} runs, cumulative ms"
+          + (f"; volctl/ from {tree}" if tree else ""))
+    found = importtime([str(VOLCTL), "--db", str(db), "show", name, "--json"], env)
+    for module, depth, cum in found:
         if cum >= 1.0:
             print(f"{cum:8.1f}  {'  ' * depth}{module}")
+    top = [(module, cum) for module, depth, cum in found if depth == 0]
+    names = [module for module, _ in top]
+    after_site = sum(cum for module, cum in top[names.index("site") + 1:]) if "site" in names else 0.0
+    print(f"{after_site:8.1f}  in all: the imports after site (volctl and what it brings; site "
+          f"{dict(top).get('site', 0):.1f} ms, which the floor pays too)")
+    if "--no-list" in sys.argv:
+        return
     for size in sizes:
         db, _ = inventory_fixture.cached(size, RESULTS / "inventories")
         for label, extra in (("list", []), ("list --json", ["--json"])):

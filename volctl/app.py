@@ -5,7 +5,6 @@ a command, so no import cycle runs through the CLI."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,15 +15,16 @@ if TYPE_CHECKING:
     from volctl.service import VolumeService
 
 
-@dataclass
 class App:
-    """What every command gets through @pass_obj. Tests may hand in one with a prepared service."""
+    """What every command gets through @pass_obj. Tests may hand in one with a prepared service.
+    A plain class: a dataclass's generated methods cost every command's start-up (volctl/record.py)."""
 
-    db: str = DEFAULT_DB
-    config: str | None = None
-    json: bool = False
-    verbose: bool = False
-    _service: VolumeService | None = field(default=None, repr=False)
+    def __init__(self, db: str = DEFAULT_DB, config: str | None = None, json: bool = False, verbose: bool = False,
+                 _service: VolumeService | None = None):
+        self.db, self.config, self.json, self.verbose, self._service = db, config, json, verbose, _service
+
+    def __repr__(self) -> str:
+        return f"App(db={self.db!r}, config={self.config!r}, json={self.json!r}, verbose={self.verbose!r})"
 
     @property
     def service(self) -> VolumeService:

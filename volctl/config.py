@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from volctl import iscsi, validate
+from volctl import validate
 from volctl.errors import EnvironmentProblem, UsageError, quoted
+from volctl.record import Record
 from volctl.targets import HELPERS
 
 DEFAULT_DB = "/var/lib/volctl/volctl.db"
@@ -14,21 +14,31 @@ DEFAULT_CONFIG = "/etc/volctl/volctl.toml"
 CONFIG_MAX_BYTES = 1024 * 1024  # a real volctl.toml is a few hundred bytes
 
 
-@dataclass(frozen=True)
-class Settings:
-    volume_group: str = "cinder-volumes"
-    lvm_type: str = "default"
-    volume_name_template: str = "volume-%s"
-    target_helper: str = "lioadm"
-    target_prefix: str = "iqn.2010-10.org.openstack:"
-    target_ip_address: str = "127.0.0.1"
-    target_secondary_ip_addresses: tuple[str, ...] = field(default_factory=tuple)
-    target_port: int = 3260
-    target_protocol: str = "iscsi"
-    volume_clear: str = "zero"
-    lvm_udev: str = "auto"
-    lvm_conf_file: str = ""  # empty: LVM's own /etc/lvm/lvm.conf
-    lio_save_file: str = ""  # "": the file the host's LIO restore unit reads (volctl/savefile.py)
+class Settings(Record):
+    """Every setting, with Cinder's defaults. lvm_conf_file "": LVM's own /etc/lvm/lvm.conf;
+    lio_save_file "": the file the host's LIO restore unit reads (volctl/savefile.py)."""
+
+    volume_group: str
+    lvm_type: str
+    volume_name_template: str
+    target_helper: str
+    target_prefix: str
+    target_ip_address: str
+    target_secondary_ip_addresses: tuple[str, ...]
+    target_port: int
+    target_protocol: str
+    volume_clear: str
+    lvm_udev: str
+    lvm_conf_file: str
+    lio_save_file: str
+
+    def __init__(self, volume_group: str = "cinder-volumes", lvm_type: str = "default",
+                 volume_name_template: str = "volume-%s", target_helper: str = "lioadm",
+                 target_prefix: str = "iqn.2010-10.org.openstack:", target_ip_address: str = "127.0.0.1",
+                 target_secondary_ip_addresses: tuple[str, ...] = (), target_port: int = 3260,
+                 target_protocol: str = "iscsi", volume_clear: str = "zero", lvm_udev: str = "auto",
+                 lvm_conf_file: str = "", lio_save_file: str = ""):
+        self._init(locals())
 
     @property
     def portal_ips(self) -> tuple[str, ...]:
@@ -99,16 +109,14 @@ def _check(settings: Settings, source: str) -> Settings:
         raise bad("volume_name_template", f"{quoted(template)} does not give a valid LV name") from None
     if example_lv != example_lv.lower():  # LIO lower-cases target IQNs; get-targets/delete would never match
         raise bad("volume_name_template", f"{quoted(template)} must be lower-case: the LV name is part of the target IQN")
+    from volctl import iscsi  # deferred: without a config file (the default) nothing needs it
+
     try:
         iscsi.initiator_name(settings.target_prefix + example_lv)
     except UsageError:
         raise bad("target_prefix", f"{quoted(settings.target_prefix)} + an LV name is not a valid iSCSI name") from None
-    return replace(
-        settings,
-        target_ip_address=ips[0],
-        target_secondary_ip_addresses=tuple(ips[1:]),
-        target_prefix=settings.target_prefix.lower(),
-    )
+    return Settings(**{**vars(settings), "target_ip_address": ips[0], "target_secondary_ip_addresses": tuple(ips[1:]),
+                       "target_prefix": settings.target_prefix.lower()})
 
 
 def load_settings(path: str | None) -> Settings:
@@ -141,7 +149,7 @@ def load_settings(path: str | None) -> Settings:
         raise UsageError(f"{shown}: not valid TOML: nested too deeply") from None
     except ValueError as e:  # tomllib lets int()'s digit limit through: `target_port = 999...9`
         raise UsageError(f"{shown}: not a usable TOML value: {e}") from None
-    known = {f.name: f for f in fields(Settings)}
+    known = set(Settings._fields)
     values: dict[str, object] = {}
     for key, value in data.items():
         if key not in known:

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from volctl.errors import AlreadyExists, EnvironmentProblem, NotFound
-from volctl.migrations import migrations
+from volctl.inventory_attachments import AttachmentRows
+from volctl.inventory_events import EventRows
 from volctl.inventory_snapshots import SnapshotRows
-from volctl.model import Attachment, Connection, Event, Guard, Snapshot, Volume
+from volctl.migrations import migrations
+from volctl.model import Guard, Volume
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -53,7 +55,10 @@ def _connect(target: str, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-class Inventory(SnapshotRows):
+class Inventory(AttachmentRows, EventRows, SnapshotRows):
+    """The inventory's volume rows here; attachments and connections, history and snapshots in
+    the modules of their rows (inventory_attachments.py, inventory_events.py, inventory_snapshots.py)."""
+
     def __init__(self, db: Database, path: str):
         self._now = now
         self.db = db
@@ -200,49 +205,6 @@ class Inventory(SnapshotRows):
             column = "id" if table == "volumes" else "volume_id"
             self.db.conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [volume_id])
 
-    # -- attachments and connections ------------------------------------------------------
-
-    def add_attachment(self, attachment: Attachment) -> None:
-        row = {**attachment.__dict__, "connector": _dump(attachment.connector)}
-        self._insert("attachments", row)
-
-    def detach_attachment(self, attachment_id: str, detach_time: str) -> None:
-        self.db.conn.execute(
-            "UPDATE attachments SET attach_status = 'detached', detach_time = ? WHERE id = ?", [detach_time, attachment_id]
-        )
-
-    def add_connection(self, connection: Connection) -> None:
-        self._insert("connections", {**connection.__dict__, "connector": _dump(connection.connector)},
-                     upsert_on=("volume_id", "initiator"))
-
-    def remove_connection(self, volume_id: str, initiator: str) -> None:
-        self.db.conn.execute("DELETE FROM connections WHERE volume_id = ? AND initiator = ?", [volume_id, initiator])
-
-    def remove_connections(self, volume_id: str) -> None:
-        self.db.conn.execute("DELETE FROM connections WHERE volume_id = ?", [volume_id])
-
-    # -- history ---------------------------------------------------------------------------
-
-    def record(self, volume: Volume | Snapshot | tuple[str, str], kind: str, action: str, **fields: object) -> None:
-        """One history row, a volume's or (given a Snapshot) a snapshot's, under its id and name."""
-        volume_id, volume_name = (volume.id, volume.name) if isinstance(volume, (Volume, Snapshot)) else volume
-        if isinstance(volume, Snapshot):
-            fields["entity"] = "snapshot"
-        argv = fields.pop("argv", None)
-        self._insert(
-            "events",
-            {
-                "volume_id": volume_id,
-                "volume_name": volume_name,
-                "at": now(),
-                "kind": kind,
-                "action": action,
-                "argv": Event.encode_argv(argv),
-                "pid": os.getpid(),
-                **fields,
-            }
-        )
-
     def _insert(self, table: str, row: dict, *, upsert_on: tuple[str, ...] = ()) -> None:
         """sqlite-utils' insert (or upsert on the primary key) in plain SQL: every write command
         comes through here, and importing sqlite-utils costs more than the write (~60 ms on a host,
@@ -254,30 +216,6 @@ class Inventory(SnapshotRows):
             sql += f" ON CONFLICT ({', '.join(upsert_on)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
         self.db.conn.execute(sql, values)
 
-    def events(self, ref: str) -> list[Event]:
-        """History by id, or by name (the newest volume of that name, deleted ones included)."""
-        row = self.db.conn.execute("SELECT volume_id FROM events WHERE volume_id = ? LIMIT 1", [ref]).fetchone()
-        if row is None:
-            row = self.db.conn.execute(
-                "SELECT volume_id FROM events WHERE volume_name = ? ORDER BY id DESC LIMIT 1", [ref]
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"no volume {ref!r} and no history for it")
-        cursor = self.db.conn.execute("SELECT * FROM events WHERE volume_id = ? ORDER BY id", [row[0]])
-        columns = [c[0] for c in cursor.description]
-        events = []
-        for values in cursor:
-            r = dict(zip(columns, values))
-            events.append(
-                Event(
-                    id=r["id"], volume_id=r["volume_id"], at=r["at"], kind=r["kind"], action=r["action"],
-                    from_status=r["from_status"], to_status=r["to_status"],
-                    argv=tuple(self._json(r["argv"], "events.argv")) if r["argv"] else None,
-                    exit_code=r["exit_code"], duration=r["duration"], detail=r["detail"],
-                )
-            )
-        return events
-
     # -- rows to records -------------------------------------------------------------------
 
     def _volume_row(self, where: str, value: str) -> dict | None:
@@ -287,25 +225,7 @@ class Inventory(SnapshotRows):
 
     def _hydrate(self, row: dict) -> Volume:
         attachments = self._attachments_of([row["id"]]).get(row["id"], ())
-        cursor = self.db.conn.execute("SELECT * FROM connections WHERE volume_id = ? ORDER BY connected_at", [row["id"]])
-        connections = tuple(
-            Connection(volume_id=v, initiator=i, connector=self._json(c, "connections.connector"), connected_at=t)
-            for v, i, c, t in cursor
-        )
-        return self._to_volume(row, attachments, connections)
-
-    def _attachments_of(self, volume_ids: list[str]) -> dict[str, tuple[Attachment, ...]]:
-        marks = ", ".join("?" for _ in volume_ids)
-        cursor = self.db.conn.execute(
-            f"SELECT * FROM attachments WHERE volume_id IN ({marks}) ORDER BY attach_time, id", volume_ids
-        )
-        columns = [c[0] for c in cursor.description]
-        found: dict[str, list[Attachment]] = {}
-        for values in cursor:
-            r = dict(zip(columns, values))
-            r["connector"] = self._json(r["connector"], "attachments.connector") if r["connector"] else None
-            found.setdefault(r["volume_id"], []).append(Attachment(**r))
-        return {k: tuple(v) for k, v in found.items()}
+        return self._to_volume(row, attachments, self._connections_of(row["id"]))
 
     def _json(self, text: str, column: str) -> object:
         try:
@@ -389,10 +309,6 @@ def _pending(db: _Database, applied: set[str]) -> bool:
     if applied.issuperset(migrations.names):
         return False
     return bool(migrations.pending(db))
-
-
-def _dump(value: dict | None) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
 
 
 def _exists(file: Path) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Iterable
+
+from volctl.record import Record
 
 
 GIB = 1024**3
@@ -88,21 +89,26 @@ DELETED = "deleted"
 DONE, FAILED, ROLLED_BACK = "done", "failed", "rolled back"
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(Record):
     """allowed_from -> busy (while external work runs) -> done, or failed when that work fails.
 
     done None: recomputed from the live attachments (Cinder's finish_detach / unreserve).
     failed None: roll back to the status the volume had before the claim.
+    force_also: the statuses --force adds (Cinder's create_snapshot_force).
     """
 
     allowed_from: frozenset[str]
-    busy: str | None = None
-    done: str | None = None
-    failed: str | None = None
-    multiattach_also: frozenset[str] = frozenset()
-    force_also: frozenset[str] = frozenset()  # with --force (Cinder's create_snapshot_force)
-    guards: tuple[Guard, ...] = ()
+    busy: str | None
+    done: str | None
+    failed: str | None
+    multiattach_also: frozenset[str]
+    force_also: frozenset[str]
+    guards: tuple[Guard, ...]
+
+    def __init__(self, allowed_from: frozenset[str], busy: str | None = None, done: str | None = None,
+                 failed: str | None = None, multiattach_also: frozenset[str] = frozenset(),
+                 force_also: frozenset[str] = frozenset(), guards: tuple[Guard, ...] = ()):
+        self._init(locals())
 
     def expected(self, multiattach: bool = False, force: bool = False) -> frozenset[str]:
         wanted = self.allowed_from
@@ -231,8 +237,9 @@ def status_from_attachments(live: Iterable[str]) -> tuple[Status, AttachStatus]:
     return Status(first), AttachStatus(first) if first in AttachStatus.__members__.values() else AttachStatus.ATTACHED
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(Record):
+    """One row of volume_attachment, as Cinder keeps it."""
+
     id: str
     volume_id: str
     instance_uuid: str | None
@@ -241,8 +248,13 @@ class Attachment:
     attach_mode: str
     attach_status: str
     attach_time: str | None
-    detach_time: str | None = None
-    connector: dict | None = None
+    detach_time: str | None
+    connector: dict | None
+
+    def __init__(self, id: str, volume_id: str, instance_uuid: str | None, attached_host: str | None,
+                 mountpoint: str | None, attach_mode: str, attach_status: str, attach_time: str | None,
+                 detach_time: str | None = None, connector: dict | None = None):
+        self._init(locals())
 
     @property
     def live(self) -> bool:
@@ -253,8 +265,7 @@ class Attachment:
         return (self.connector or {}).get("initiator")
 
 
-@dataclass(frozen=True)
-class Connection:
+class Connection(Record):
     """An initiator volctl gave an ACL on the volume's target."""
 
     volume_id: str
@@ -262,9 +273,13 @@ class Connection:
     connector: dict
     connected_at: str
 
+    def __init__(self, volume_id: str, initiator: str, connector: dict, connected_at: str):
+        self._init(locals())
 
-@dataclass(frozen=True)
-class Volume:
+
+class Volume(Record):
+    """One volume with its attachments and connections (ACLs)."""
+
     id: str
     name: str
     size: int
@@ -279,17 +294,25 @@ class Volume:
     previous_status: str | None
     created_at: str
     updated_at: str
-    attachments: tuple[Attachment, ...] = field(default=())
-    connections: tuple[Connection, ...] = field(default=())
-    target_helper: str | None = None  # the helper that made the recorded export; None when there is none
+    attachments: tuple[Attachment, ...]
+    connections: tuple[Connection, ...]
+    target_helper: str | None  # the helper that made the recorded export; None when there is none
+
+    def __init__(self, id: str, name: str, size: int, status: str, attach_status: str, multiattach: bool,
+                 volume_group: str, lv_name: str, lv_path: str, provider_location: str | None,
+                 provider_auth: str | None, previous_status: str | None, created_at: str, updated_at: str,
+                 attachments: tuple[Attachment, ...] = (), connections: tuple[Connection, ...] = (),
+                 target_helper: str | None = None):
+        self._init(locals())
 
     @property
     def live_attachments(self) -> tuple[Attachment, ...]:
         return tuple(a for a in self.attachments if a.live)
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(Record):
+    """One snapshot, and the name of the volume it was taken of."""
+
     id: str
     name: str
     volume_id: str
@@ -302,11 +325,15 @@ class Snapshot:
     previous_status: str | None
     created_at: str
     updated_at: str
-    volume_name: str | None = None  # the parent's name, for a person; None once the parent is gone
+    volume_name: str | None  # the parent's name, for a person; None once the parent is gone
+
+    def __init__(self, id: str, name: str, volume_id: str, volume_size: int, status: str, volume_group: str,
+                 lv_name: str, lv_path: str, provider_location: str | None, previous_status: str | None,
+                 created_at: str, updated_at: str, volume_name: str | None = None):
+        self._init(locals())
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Record):
     """One line of a volume's history: a transition, an external command, or a note."""
 
     id: int
@@ -314,12 +341,17 @@ class Event:
     at: str
     kind: str
     action: str
-    from_status: str | None = None
-    to_status: str | None = None
-    argv: tuple[str, ...] | None = None
-    exit_code: int | None = None
-    duration: float | None = None
-    detail: str | None = None
+    from_status: str | None
+    to_status: str | None
+    argv: tuple[str, ...] | None
+    exit_code: int | None
+    duration: float | None
+    detail: str | None
+
+    def __init__(self, id: int, volume_id: str, at: str, kind: str, action: str, from_status: str | None = None,
+                 to_status: str | None = None, argv: tuple[str, ...] | None = None, exit_code: int | None = None,
+                 duration: float | None = None, detail: str | None = None):
+        self._init(locals())
 
     @staticmethod
     def encode_argv(argv: Iterable[str] | None) -> str | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 from volctl.errors import CommandFailed, EnvironmentProblem, ToolMissing
+from volctl.record import Record
 from volctl.redact import mask, mask_argv
 
 DEFAULT_TIMEOUT = 600.0
@@ -24,13 +24,17 @@ def _log():
     return logging.getLogger("volctl")
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(Record):
+    """One finished program."""
+
     argv: tuple[str, ...]  # masked
     exit_code: int | None  # None: killed by the timeout
     stdout: str  # not masked: callers parse it; secrets do not appear in what we read
     stderr: str  # masked
     duration: float
+
+    def __init__(self, argv: tuple[str, ...], exit_code: int | None, stdout: str, stderr: str, duration: float):
+        self._init(locals())
 
 
 CommandObserver = Callable[[CommandResult], None]

@@ -6,13 +6,10 @@ error stays one line whatever bytes the operator typed."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import re
-import uuid
 
-from volctl import iscsi
 from volctl.errors import UsageError, quoted
 
 MAX_GIB = 1_048_576
@@ -47,7 +44,7 @@ def volume_name(value: str, what: str = "volume") -> str:
 def volume_ref(value: str, what: str = "volume") -> str:
     """VOL (or SNAP): an id (any case, returned canonical) or a name; anything else cannot name one."""
     if looks_like_uuid(value):
-        return str(uuid.UUID(value.lower()))
+        return value.lower()  # already the canonical 8-4-4-4-12 form, as str(uuid.UUID(...)) gives it
     if not _NAME.fullmatch(value):
         raise UsageError(f"invalid {what} {quoted(value)}: give a {what} id (UUID) or name")
     return value
@@ -85,10 +82,12 @@ def uuid_str(value: str, what: str = "UUID") -> str:
     """Canonical lower-case 8-4-4-4-12 form only: ids end up in LV names and IQNs."""
     if not isinstance(value, str) or not looks_like_uuid(value):
         raise UsageError(f"invalid {what} {quoted(value)}: expected the form 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10")
-    return str(uuid.UUID(value.lower()))
+    return value.lower()  # the canonical form: what str(uuid.UUID(...)) gives
 
 
 def ip_address(value: str, what: str = "IP address") -> str:
+    import ipaddress  # deferred: only settings and connectors hold addresses, and every command imports this module
+
     try:
         return str(ipaddress.ip_address(value))
     except (ValueError, TypeError):
@@ -200,6 +199,8 @@ def connector_dict(connector: object, source: str = "--initiator") -> dict:
         if key in connector and value is not None and not isinstance(value, types):
             wanted = "true or false" if types == (bool,) else "a string"
             raise UsageError(f"connector from {source}: {key!r} must be {wanted}, not {quoted(value)}")
+    from volctl import iscsi  # deferred, as ipaddress above
+
     checked = {**connector, "initiator": iscsi.initiator_name(connector["initiator"])}
     if connector.get("mode") is not None:
         attach_mode(connector["mode"])

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import output
+from volctl import output, output_reports
 from volctl import completion, validate
 from volctl.commands._options import GIB, VOLUME_REF, exclusive, json_option
 from volctl.commands.snapshot import SNAPSHOT_REF
@@ -36,7 +36,7 @@ def create(app: App, *, size: int | None, name: str | None, multiattach: bool, v
     volctl create --snapshot db1-before-upgrade --name db1-copy
     volctl create --source-volume db1 --size 20 --name db1-clone
     """
-    with output.progress("copying", enabled=not app.json and (snapshot or source_volume) is not None) as progress:
+    with output_reports.progress("copying", enabled=not app.json and (snapshot or source_volume) is not None) as progress:
         done = app.service.create(size=size, name=name, multiattach=multiattach, volume_id=volume_id,
                                   snapshot=snapshot, source_volume=source_volume, progress=progress)
     app.notes(done.notes)

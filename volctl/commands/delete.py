@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import output
+from volctl import output, output_reports
 from volctl.commands._options import json_option, volume_argument
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def delete(app: App, *, volume: str) -> None:
     \b
     volctl delete v1
     """
-    with output.progress("zeroing", enabled=not app.json) as progress:
+    with output_reports.progress("zeroing", enabled=not app.json) as progress:
         done = app.service.delete(volume, progress)
     app.notes(done.notes)
     output.document(done.data, app.json, f"deleted {done.data['name']} ({done.data['id']})")

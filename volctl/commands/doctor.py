@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import output
+from volctl import output_reports
 from volctl.commands._options import SECONDS, json_option
 from volctl.errors import ExitCode
 
@@ -34,5 +34,5 @@ def doctor(app: App, *, repair: bool, stale_after: float) -> int:
     if repair:
         report = doc.repair(report)
     app.notes(report.notes)
-    output.drift_report(report, app.json, repaired=repair)
+    output_reports.drift_report(report, app.json, repaired=repair)
     return ExitCode.OK if report.clean else ExitCode.INVALID_STATE

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import output
+from volctl import output_history
 from volctl.commands._options import json_option, volume_argument
 
 if TYPE_CHECKING:
@@ -22,5 +22,5 @@ def history(app: App, *, volume: str) -> None:
     volctl history v1
     volctl history 6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10 --json
     """
-    output.events(app.service.history(volume), app.json)
+    output_history.events(app.service.history(volume), app.json)
     app.notes(())  # e.g. an inventory open to others

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import output
+from volctl import output_reports
 from volctl import completion
 from volctl.commands._options import VOLUME_REF, json_option
 
@@ -37,8 +37,8 @@ def restore(app: App, *, volumes: tuple[str, ...]) -> int:
     from volctl.restore import Restorer
 
     restorer = Restorer(app.service)
-    with output.counting("restoring exports", enabled=not app.json, minimum=BAR_FROM) as progress:
+    with output_reports.counting("restoring exports", enabled=not app.json, minimum=BAR_FROM) as progress:
         report = restorer.run(volumes, progress)
     app.notes(())
-    output.restore_report(report, app.json)
+    output_reports.restore_report(report, app.json)
     return report.exit_code

@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import output
 from volctl.commands._options import json_option, volume_argument
+from volctl.fastpath import show_volume
 
 if TYPE_CHECKING:
     from volctl.app import App
@@ -23,5 +23,4 @@ def show(app: App, *, volume: str, show_secrets: bool) -> None:
     volctl show v1
     volctl show v1 --json
     """
-    output.volume(app.service.show(volume), app.json, show_secrets=show_secrets)
-    app.notes(())  # e.g. an inventory open to others
+    show_volume(app, volume=volume, show_secrets=show_secrets)  # also the console script's path without click

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from volctl import completion, output, validate
+from volctl import completion, output, output_reports, validate
 from volctl.commands._options import VOLUME_REF, _Validated, json_option, volume_argument
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def snapshot_delete(app: App, *, snapshot: str) -> None:
     \b
     volctl snapshot delete db1-before-upgrade
     """
-    with output.progress("zeroing", enabled=not app.json) as progress:
+    with output_reports.progress("zeroing", enabled=not app.json) as progress:
         done = app.service.snapshot_delete(snapshot, progress)
     app.notes(done.notes)
     output.document(done.data, app.json, f"deleted snapshot {done.data['name']} ({done.data['id']})")

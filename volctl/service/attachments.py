@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid as uuidlib
-
-from volctl import iscsi, validate
+from volctl import validate
 from volctl.errors import InvalidState, NotFound, UsageError, VolctlError
 from volctl.inventory import now
 from volctl.model import DONE, FAILED, TRANSITIONS, AttachStatus, Attachment, Guard, Status, Volume
-from volctl.service.core import Outcome
+from volctl.service.core import Outcome, new_id
 from volctl.service.exports import Exports
 
 
@@ -36,6 +34,8 @@ class Attachments(Exports):
             validate.mountpoint(mountpoint)
         host = validate.host_name(host) if host is not None else None
         if initiator is not None:
+            from volctl import iscsi  # deferred: a read command imports the service, and only attach needs it
+
             initiator = iscsi.initiator_name(initiator)
         inv = self.inventory()
         volume = inv.get(ref)
@@ -53,7 +53,7 @@ class Attachments(Exports):
                 raise InvalidState(volume.name, "attach", [Status.ATTACHING], volume.status,
                                    "it is already attached and multiple attachments are not enabled")
             attachment = Attachment(
-                id=str(uuidlib.uuid4()), volume_id=volume.id, instance_uuid=instance, attached_host=host,
+                id=new_id(), volume_id=volume.id, instance_uuid=instance, attached_host=host,
                 mountpoint=mountpoint, attach_mode=mode, attach_status=AttachStatus.ATTACHED, attach_time=now(),
                 connector=self._connector_for(volume, host, initiator),
             )

@@ -4,7 +4,6 @@ history row in one transaction), the volume lock, and the undo of a half-done st
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -16,6 +15,7 @@ from volctl.locks import Locks
 from volctl import validate
 from volctl.model import (DELETED, DONE, FAILED, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, AttachStatus, Snapshot,
                           Volume, outcome_status)
+from volctl.record import Record
 from volctl.runner import CommandResult, Runner
 
 if TYPE_CHECKING:  # imported when first used: read commands need neither (start-up, BENCHMARKS.md)
@@ -25,15 +25,26 @@ if TYPE_CHECKING:  # imported when first used: read commands need neither (start
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
 
-@dataclass(frozen=True)
-class Outcome:
+def new_id() -> str:
+    """A new volume, snapshot or attachment id (Cinder's uuid4)."""
+    import uuid  # deferred: with `platform` it costs every command's start-up, and only creating needs it
+
+    return str(uuid.uuid4())
+
+
+class Outcome(Record):
     """What a command did: the volume as it is now, whether anything changed, and notes for a person."""
 
     volume: Volume | None
-    changed: bool = True
-    notes: tuple[str, ...] = ()
-    data: dict = field(default_factory=dict)
-    snapshot: Snapshot | None = None
+    changed: bool
+    notes: tuple[str, ...]
+    data: dict
+    snapshot: Snapshot | None
+
+    def __init__(self, volume: Volume | None, changed: bool = True, notes: tuple[str, ...] = (),
+                 data: dict | None = None, snapshot: Snapshot | None = None):
+        data = {} if data is None else data
+        self._init(locals())
 
 
 class ServiceCore:

@@ -8,7 +8,6 @@ held, the volume's is taken first.
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from typing import TYPE_CHECKING
 
 from volctl import validate
@@ -16,7 +15,7 @@ from volctl.errors import EnvironmentProblem, InvalidState, UsageError, VolctlEr
 from volctl.inventory import now
 from volctl.model import (DONE, FAILED, GIB, ROLLED_BACK, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Guard, Snapshot, Status,
                           Volume)
-from volctl.service.core import Outcome, Progress, ServiceCore
+from volctl.service.core import Outcome, Progress, ServiceCore, new_id
 
 if TYPE_CHECKING:  # lvm.py is imported when first used: read commands need none of it
     from volctl.lvm import Lvm, LogicalVolume
@@ -27,7 +26,7 @@ class Snapshots(ServiceCore):
 
     def snapshot_create(self, ref: str, *, name: str | None = None, force: bool = False,
                         snapshot_id: str | None = None) -> Outcome:
-        snapshot_id = validate.uuid_str(snapshot_id, "snapshot id") if snapshot_id is not None else str(uuidlib.uuid4())
+        snapshot_id = validate.uuid_str(snapshot_id, "snapshot id") if snapshot_id is not None else new_id()
         name = validate.snapshot_name(name) if name is not None else snapshot_id
         inv = self.inventory()
         volume = inv.get(ref)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from typing import Iterator
 
 from volctl import validate
 from volctl.errors import InvalidState, UsageError, VolctlError, quoted
 from volctl.inventory import now
 from volctl.model import DONE, FAILED, TRANSITIONS, AttachStatus, Event, Guard, Status, Volume
-from volctl.service.core import Outcome, Progress
+from volctl.service.core import Outcome, Progress, new_id
 from volctl.service.exports import Exports
 
 
@@ -26,7 +25,7 @@ class Volumes(Exports):
             validate.size_gib(size)
         elif snapshot is None and source_volume is None:
             raise UsageError("--size is required (it may be left out only with --snapshot or --source-volume)")
-        volume_id = validate.uuid_str(volume_id, "volume id") if volume_id is not None else str(uuidlib.uuid4())
+        volume_id = validate.uuid_str(volume_id, "volume id") if volume_id is not None else new_id()
         name = validate.volume_name(name) if name is not None else volume_id
         if snapshot is not None:
             return self.create_from_snapshot(snapshot, size=size, name=name, multiattach=multiattach,
