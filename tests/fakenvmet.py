@@ -24,7 +24,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from volctl.targets.nvmet import ConfigFs
+from volctl.targets.nvmet_config import ConfigFs
 
 SUBSYSTEM_ATTRS = {"attr_allow_any_host": "0", "attr_version": "1.3", "attr_serial": "1234567890abcdef",
                    "attr_model": "Linux", "attr_cntlid_min": "1", "attr_cntlid_max": "65519", "attr_pi_enable": "0",

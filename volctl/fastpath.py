@@ -108,10 +108,10 @@ def run(request: Show, argv: list[str]) -> None:
             if e.errno != errno.EPIPE:
                 raise
             # click's main: a reader that went away (`| head`) ends the process quietly, exit 1.
-            from click.utils import _PacifyFlushWrapper
-
-            sys.stdout = _PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
-            sys.stderr = _PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+            # What is still buffered goes to /dev/null at exit instead of failing again (the
+            # recipe of Python's signal documentation, "Note on SIGPIPE").
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
             sys.exit(1)
     except (VolctlError, sqlite3.Error, KeyboardInterrupt, Exception) as e:
         fail(e, argv, verbose=False)

@@ -6,7 +6,6 @@ from typing import Iterator
 
 from volctl import validate
 from volctl.errors import InvalidState, UsageError, VolctlError, quoted
-from volctl.inventory import now
 from volctl.model import DONE, FAILED, TRANSITIONS, AttachStatus, Event, Guard, Status, Volume
 from volctl.service.core import Outcome, Progress, new_id
 from volctl.service.exports import Exports

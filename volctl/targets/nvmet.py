@@ -12,18 +12,18 @@ one port per address (`nvmet_port_id` upward), linked to every volctl subsystem.
 from __future__ import annotations
 
 import errno
-import json
-import os
 import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from volctl import files, nvmeof
+from volctl import nvmeof
 from volctl.errors import EnvironmentProblem, TargetFailed
 from volctl.locks import FileLock
 from volctl.nvmeof import NvmeConfig
+from volctl.targets import nvmet_config
 from volctl.targets.driver import PersistenceProblem, Secrets, TargetDriver
+from volctl.targets.nvmet_config import ConfigFs
 
 if TYPE_CHECKING:
     from volctl.model import Volume
@@ -33,36 +33,7 @@ CONFIGFS_NVMET = Path("/sys/kernel/config/nvmet")
 SAVE_FILE = Path("/etc/nvmet/config.json")  # nvmetcli's default, so `nvmetcli restore` loads it too
 AUTH_KERNEL_OPTION = "CONFIG_NVME_TARGET_AUTH"
 DHCHAP_HASH = "hmac(sha256)"
-# An attribute group's files are "<group>_<name>" (nvmetcli's CFSNode); a dump lists the writable
-# ones by name, as nvmetcli does, so its restore takes volctl's file.
-_GROUPS = {"subsystem": ("attr",), "namespace": ("device",), "port": ("addr",), "host": ("dhchap",)}
 _PROBE_HOST = "nqn.2014-08.org.nvmexpress.volctl:probe"
-
-
-class ConfigFs:
-    """The calls that change configfs, in one place: the kernel makes an object's attributes and
-    default groups on mkdir and takes them away on rmdir, and enforces its rules on each write and
-    link (tests stand a fake kernel in here)."""
-
-    @staticmethod
-    def mkdir(path: Path) -> None:
-        path.mkdir()
-
-    @staticmethod
-    def rmdir(path: Path) -> None:
-        path.rmdir()
-
-    @staticmethod
-    def write(path: Path, value: str) -> None:
-        path.write_text(value)
-
-    @staticmethod
-    def symlink(link: Path, to: Path) -> None:
-        link.symlink_to(to)
-
-    @staticmethod
-    def unlink(link: Path) -> None:
-        link.unlink()
 
 
 class NvmetTarget(TargetDriver):
@@ -138,10 +109,7 @@ class NvmetTarget(TargetDriver):
 
     @staticmethod
     def _read(path: Path) -> str:
-        try:
-            return path.read_text().strip()
-        except OSError:
-            return ""
+        return nvmet_config.read_attr(path)
 
     @cached_property
     def supports_auth(self) -> bool:
@@ -358,62 +326,14 @@ class NvmetTarget(TargetDriver):
     def persisted_to(self) -> str:
         return str(self.save_file)
 
-    @staticmethod
-    def _group(path: Path, groups: tuple[str, ...]) -> dict:
-        """The writable attribute files of these groups, by name without the group prefix."""
-        out: dict = {}
-        for group in groups:
-            values = {}
-            for entry in sorted(path.glob(f"{group}_*")):
-                if entry.is_file() and os.access(entry, os.W_OK) and entry.stat().st_mode & 0o200:
-                    try:
-                        values[entry.name[len(group) + 1:]] = entry.read_text().strip()
-                    except OSError:
-                        continue  # a write-only attribute (revalidate_size)
-            out[group] = values
-        return out
-
     def _dump_subsystem(self, nqn: str) -> dict | None:
-        subsystem = self._subsystem(nqn)
-        if not subsystem.is_dir():
-            return None
-        namespaces = []
-        for ns in sorted((subsystem / "namespaces").iterdir(), key=lambda p: int(p.name)):
-            entry = {"nsid": int(ns.name), "enable": int(self._read(ns / "enable") or 0), **self._group(ns, _GROUPS["namespace"])}
-            if (ns / "ana_grpid").exists():
-                entry["ana_grpid"] = int(self._read(ns / "ana_grpid") or 1)
-            namespaces.append(entry)
-        return {"nqn": nqn, **self._group(subsystem, _GROUPS["subsystem"]), "namespaces": namespaces,
-                "allowed_hosts": self.hosts(nqn)}
+        return nvmet_config.subsystem(self.root, nqn)
 
     def _dump_host(self, host: str) -> dict | None:
-        entry = self.root / "hosts" / host
-        if not entry.is_dir():
-            return None
-        dumped: dict = {"nqn": host}
-        if (entry / "dhchap_key").exists():
-            values = {name: self._read(entry / f"dhchap_{name}") for name in ("key", "ctrl_key", "hash", "dhgroup")}
-            dumped["dhchap"] = values
-        return dumped
-
-    def _dump_port(self, port: Path) -> dict:
-        return {"portid": int(port.name), **self._group(port, _GROUPS["port"]),
-                "subsystems": sorted(p.name for p in (port / "subsystems").iterdir()),
-                "referrals": [], "ana_groups": []}
+        return nvmet_config.host(self.root, host)
 
     def _read_saved(self) -> dict | None:
-        try:
-            document = json.loads(self.save_file.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise EnvironmentProblem(f"saved nvmet config {self.save_file} is unreadable: {e}") from None
-        if not isinstance(document, dict):
-            raise EnvironmentProblem(f"saved nvmet config {self.save_file} is unreadable: not a JSON object")
-        return document
-
-    def _write_saved(self, document: dict) -> None:
-        files.write_private(self.save_file, json.dumps(document, sort_keys=True, indent=2) + "\n", "saved nvmet config")
+        return nvmet_config.read(self.save_file)
 
     def _persist(self, targets: frozenset[str]) -> None:
         if not targets:
@@ -446,7 +366,7 @@ class NvmetTarget(TargetDriver):
             for port_id, _ in self._ports():
                 port = self.root / "ports" / str(port_id)
                 if port.is_dir():
-                    ports[port_id] = self._dump_port(port)
+                    ports[port_id] = nvmet_config.port(port)
                 else:
                     ports.pop(port_id, None)
         except OSError as e:
@@ -454,18 +374,18 @@ class NvmetTarget(TargetDriver):
         document.update(subsystems=[subsystems[k] for k in sorted(subsystems)], hosts=[hosts[k] for k in sorted(hosts)],
                         ports=[ports[k] for k in sorted(ports)])
         document.setdefault("discovery", {})
-        self._write_saved(document)
+        nvmet_config.write(self.save_file, document)
 
     def _save_all(self) -> None:
         try:
             subsystems = [self._dump_subsystem(nqn) for nqn in self._targets()]
             hosts_dir = self.root / "hosts"
             hosts = [self._dump_host(h.name) for h in sorted(hosts_dir.iterdir())] if hosts_dir.is_dir() else []
-            ports = [self._dump_port(port) for port in self._port_dirs()]
+            ports = [nvmet_config.port(port) for port in self._port_dirs()]
         except OSError as e:
             raise self._failed("read the running config", e) from None
-        self._write_saved({"discovery": {}, "hosts": [h for h in hosts if h], "ports": ports,
-                           "subsystems": [s for s in subsystems if s]})
+        nvmet_config.write(self.save_file, {"discovery": {}, "hosts": [h for h in hosts if h], "ports": ports,
+                                            "subsystems": [s for s in subsystems if s]})
 
     def unsaved(self) -> list[str]:
         """volctl's subsystems whose saved entry (the subsystem, its hosts' keys) differs from the live one."""
