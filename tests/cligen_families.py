@@ -9,7 +9,7 @@ from cligen import Case, Gen
 from cligen_values import (
     BAD, NOT_FOUND, EXISTS, WRONG_STATE, ENVIRONMENT, SURROGATES, I1, I3,
     INSTANCE_1, INSTANCE_2, NEW_INSTANCE, VOLUMES, TARGET, CONTROL, SIZE_BAD, STALE_BAD,
-    NAME_BAD, VOL_BAD, INITIATOR_BAD, HOST_BAD, MOUNTPOINT_BAD, MODE_BAD, STATUS_BAD, ATTACH_STATUS_BAD,
+    NAME_BAD, VOL_BAD, INITIATOR_BAD, PROTOCOL_BAD, HOST_BAD, MOUNTPOINT_BAD, MODE_BAD, STATUS_BAD, ATTACH_STATUS_BAD,
     SETTINGS_BAD, SETTINGS_GOOD, TOML_BROKEN, TOML_UNKNOWN, CONNECTOR_BAD, STATE,
 )
 
@@ -55,7 +55,26 @@ def f_bad_vol(g: Gen) -> Case:
 def f_initiator(g: Gen) -> Case:
     command = g.cycle("initiator command", ["connect", "disconnect", "attach"])
     args = g.args(command, g.any_ref(command), initiator=g.cycle("initiator", INITIATOR_BAD))
-    return g.case("initiator", args, BAD, f"{command} --initiator: not an iSCSI name rtslib would take")
+    return g.case("initiator", args, BAD, f"{command} --initiator: neither an iSCSI name rtslib would take nor a host NQN")
+
+
+def f_protocol(g: Gen) -> Case:
+    kind = g.cycle("protocol kind", ["value", "value", "other-host", "live-export"])
+    command = g.cycle("protocol command", ["export", "connect"])
+    if kind == "value":
+        args = g.args(command, g.any_ref(command), protocol=g.cycle("protocol", PROTOCOL_BAD))
+        return g.case("protocol", args, BAD, f"{command} --protocol: one of iscsi, iser, nvmet_tcp")
+    if kind == "other-host":
+        args, why = g.pick([
+            (g.args("connect", g.ref("va"), protocol="nvmet_tcp", initiator=I3), "an NVMe/TCP export needs a host NQN"),
+            (g.args("connect", g.ref("va"), protocol=g.pick(["iscsi", "iser"]),
+                    initiator="nqn.2014-08.org.nvmexpress:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
+             "an iSCSI export needs an initiator name, not a host NQN")])
+        return g.case("protocol-host", args, BAD, why, fresh_ok=False)  # the volume's protocol decides
+    args = g.args(command, g.ref("vexp"), protocol="nvmet_tcp", initiator=I1) if command == "connect" else \
+        g.args("export", g.ref("vexp"), protocol="nvmet_tcp")
+    return g.case("state", args, WRONG_STATE, f"{command} --protocol nvmet_tcp of a volume exported over iSCSI: unexport first",
+                  fresh_ok=False)
 
 
 def f_connector(g: Gen) -> Case:
@@ -364,8 +383,8 @@ def f_snapshot(g: Gen) -> Case:
 
 FAMILIES = [f_size, f_size, f_extend_not_larger, f_name, f_id, f_bad_vol, f_initiator, f_connector, f_connector,
             f_connector_path, f_attach, f_attach, f_detach, f_exclusive, f_status, f_stale, f_click, f_injected, f_injected,
-            f_bad_config, f_bad_setting, f_bad_setting, f_config_path, f_bad_db, f_corrupt_db, f_env_bytes, f_repeated,
-            f_not_found, f_exists, f_state, f_state, f_snapshot]
+            f_bad_config, f_bad_setting, f_bad_setting, f_bad_setting, f_config_path, f_bad_db, f_corrupt_db, f_env_bytes, f_repeated,
+            f_not_found, f_exists, f_state, f_state, f_snapshot, f_protocol]
 
 
 def generate(rng, count: int, world) -> tuple[list[Case], Gen]:

@@ -34,7 +34,12 @@ INITIATOR_BAD = ["", " ", "iqn", "iqn.", "client1", "iqn.2010-10.org", "iqn.2010
                  "iqn.1994-05.com.redhat:c1:", "iqn.1994-05.-com.redhat:c1", "iqn.1994-05.com.redhat:c\n1",
                  "iqn.1994-05.com.redhat:c\t1", "iqn.1994-05.com.redhat:c\x1b1", "iqn.1994-05.com.redhat:c\udcff1",
                  "iqn.١٩٩٤-05.com.redhat:c1", "iqn.1994-05.com.redhat:" + "a" * 300, "eui.123", "eui.0123456789abcdeg",
-                 "naa.3" + "0" * 15, "naa." + "6" * 32, "naa.6"]
+                 "naa.3" + "0" * 15, "naa." + "6" * 32, "naa.6",
+                 # host NQNs (NVMe/TCP) volctl cannot use
+                 "nqn.", "nqn.2014-08.com.example", "nqn.2014-13.com.example:h", "nqn.2014-08.example:h",
+                 "nqn.2014-08.com.example:a b", "nqn.2014-08.com.example:a/b", "nqn.2014-08.org.nvmexpress:uuid:123",
+                 "nqn.2014-08.com.example:" + "x" * 200, "nqn.2014-08.com.example:h\n"]
+PROTOCOL_BAD = ["", " ", "ISCSI", "nvmet_rdma", "nvme", "fc", "iscsi ", "tcp", "\udcff", "nvmet\x1b_tcp"]
 HOST_BAD = ["", " ", "...", "___", "---", "@@@", "\x1b", "\n", "\udcff", "compute\udcff1", "h" * 256]
 MOUNTPOINT_BAD = ["", "/dev/\udcff", "/dev/vd\nb", "/dev/vd\tb", "/dev/vd\x1bb", "/dev/vd\rb", "/dev/vd\x00b", "/" + "x" * 255]
 MODE_BAD = ["", "RW", "Ro", "rwx", "r", "w", " rw", "rw\n", "\udcff"]
@@ -55,7 +60,14 @@ SETTINGS_BAD = {
     "target_secondary_ip_addresses": ["'127.0.0.2'", "[1]", "['bad']", "[[]]", "['127.0.0.2', '127.0.0.2']",
                                       "{}", "['127.0.0.2\\n']"],
     "target_port": ["0", "65536", "-1", "'3260'", "3260.0", "true", "nan", "inf", "-inf", "99999999999999999999", "1e3", "[3260]"],
-    "target_protocol": ["'fc'", "1", "'ISCSI'", "''"],
+    "target_protocol": ["'fc'", "1", "'ISCSI'", "''", "'nvmet_rdma'"],
+    "nvmet_target_prefix": ["''", "'a b'", "'a/b'", "1", "'" + "x" * 190 + "'", '"x\\n"', '"x\\u001b"'],
+    "nvmet_target_port": ["0", "65536", "'4420'", "true", "4420.0"],
+    "nvmet_port_id": ["0", "8193", "'1'", "-1"],
+    "nvmet_ns_id": ["0", "8193", "'10'", "1.5"],
+    "nvmeof_conn_info_version": ["0", "3", "'1'", "true"],
+    "nvmet_auth": ["'yes'", "1", "'AUTO'", "''", "true"],
+    "nvmet_save_file": ["'config.json'", "''", "1"],
     "volume_clear": ["'shred'", "''", "0", "'none '", "false"],
     "lvm_udev": ["'yes'", "1", "'AUTO'"],
     "lio_save_file": ["'saveconfig.json'", "1"],
@@ -75,6 +87,15 @@ SETTINGS_GOOD = {
     "lvm_udev": ["'auto'", "'on'", "'off'"],
     "lio_save_file": ["''", "'/etc/target/saveconfig.json'"],
     "lvm_conf_file": ["''", "'/etc/cinder/lvm.conf'"],
+    # NVMe settings that stand with any of the others (target_protocol stays iSCSI here: with
+    # secondary addresses nvmet_tcp needs nvmeof_conn_info_version = 2, a combination, not a value)
+    "nvmet_target_prefix": ["'nvme-subsystem-1'", "'nvme-host-a'"],
+    "nvmet_target_port": ["4420", "4421"],
+    "nvmet_port_id": ["1", "5"],
+    "nvmet_ns_id": ["10", "1"],
+    "nvmeof_conn_info_version": ["1", "2"],
+    "nvmet_auth": ["'auto'", "'on'", "'off'"],
+    "nvmet_save_file": ["'/etc/nvmet/config.json'", "'/srv/nvmet.json'"],
 }
 TOML_BROKEN = [b"volume_group = ", b"=", b"volume_group = 'a'\nvolume_group = 'b'\n", b"\xff\xfe", b"volume_group = 'caf\xe9'\n",
                b"\xef\xbb\xbfvolume_group = 'x'\n", b"[[[", b"volume_group = 'a\x00'\n", b'volume_group = "a\nb"\n',

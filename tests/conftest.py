@@ -77,7 +77,9 @@ def host(settings, configfs, save_file) -> FakeHost:
 def make_service(db_path, settings, host, configfs, save_file, host_root):
     def make(**overrides) -> VolumeService:
         args = dict(db_path=db_path, settings=settings, runner=host, locks=Locks(Path(f"{db_path}.locks"), wait=5),
-                    configfs=configfs, save_file=save_file, host_root=host_root)
+                    configfs=configfs, save_file=save_file, host_root=host_root,
+                    # no nvmet on this host (its directory is never made), and never the machine's own
+                    nvmet_root=host_root / "nvmet", nvmet_save_file=host_root / "nvmet.json")
         args.update(overrides)
         return VolumeService(**args)
 

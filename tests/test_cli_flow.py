@@ -388,9 +388,11 @@ def test_list_human(volctl):
     vol = create(volctl, "db1", "--multiattach")
     r = ok(volctl("list"))
     header = r.stdout.splitlines()[0].split()
-    assert header == ["ID", "NAME", "SIZE", "STATUS", "ATTACH", "MULTI", "ATTACHMENTS"]
+    assert header == ["ID", "NAME", "SIZE", "STATUS", "ATTACH", "MULTI", "ATTACHMENTS", "PROTOCOL"]
     row = r.stdout.splitlines()[1].split()
-    assert row == [vol["id"], "db1", "1G", "available", "detached", "yes", "0"]
+    assert row == [vol["id"], "db1", "1G", "available", "detached", "yes", "0", "-"]
+    ok(volctl("export", "db1"))
+    assert ok(volctl("list")).stdout.splitlines()[1].split()[7] == "iscsi"
 
 
 def test_list_human_columns_line_up_for_awk_and_eyes(volctl):

@@ -46,6 +46,19 @@ def test_defaults_follow_the_contract():
     assert s.portal_ips == ("127.0.0.1",)
     assert s.thin_pool == "cinder-volumes-pool"
     assert s.lv_name("abc") == "volume-abc"
+    # NVMe/TCP: Cinder's nvmet names and numbers (devstack's prefix, nvmet's usual port)
+    assert (s.nvmet_target_prefix, s.nvmet_target_port, s.nvmet_port_id, s.nvmet_ns_id) == ("nvme-subsystem-1", 4420, 1, 10)
+    assert (s.nvmeof_conn_info_version, s.nvmet_auth, s.nvmet_save_file) == (1, "auto", "/etc/nvmet/config.json")
+
+
+def test_nvme_settings_are_read(tmp_path):
+    text = ('target_protocol = "nvmet_tcp"\nnvmet_target_prefix = "nvme-host-a"\nnvmet_target_port = 4421\n'
+            'nvmet_port_id = 3\nnvmet_ns_id = 1\nnvmeof_conn_info_version = 2\nnvmet_auth = "on"\n'
+            'nvmet_save_file = "/srv/nvmet.json"\ntarget_secondary_ip_addresses = ["10.0.0.5"]\n')
+    s = load_settings(write(tmp_path, text))
+    assert (s.target_protocol, s.nvmet_target_prefix, s.nvmet_target_port, s.nvmet_port_id, s.nvmet_ns_id,
+            s.nvmeof_conn_info_version, s.nvmet_auth, s.nvmet_save_file) == \
+        ("nvmet_tcp", "nvme-host-a", 4421, 3, 1, 2, "on", "/srv/nvmet.json")
 
 
 def test_missing_default_file_means_defaults():
@@ -166,7 +179,20 @@ def test_wrong_types(tmp_path, line, key):
         ('lvm_type = "auto"', "lvm_type"),
         ('lvm_type = "thick"', "lvm_type"),
         ('volume_clear = "shred"', "volume_clear"),
-        ('target_protocol = "nvmet_tcp"', "target_protocol"),
+        ('target_protocol = "nvmet_rdma"', "target_protocol"),  # Cinder's RDMA variant: not volctl's
+        ("nvmet_target_port = 0", "nvmet_target_port"),
+        ("nvmet_port_id = 0", "nvmet_port_id"),
+        ("nvmet_port_id = 8192\ntarget_secondary_ip_addresses = [\"10.0.0.5\"]", "nvmet_port_id"),  # no id left for the second
+        ("nvmet_ns_id = 0", "nvmet_ns_id"),
+        ("nvmet_ns_id = 8193", "nvmet_ns_id"),
+        ("nvmeof_conn_info_version = 3", "nvmeof_conn_info_version"),
+        ('nvmet_auth = "maybe"', "nvmet_auth"),
+        ('nvmet_save_file = "config.json"', "nvmet_save_file"),
+        ('nvmet_save_file = ""', "nvmet_save_file"),
+        ('nvmet_target_prefix = "has space"', "nvmet_target_prefix"),
+        ('nvmet_target_prefix = "a/b"', "nvmet_target_prefix"),
+        (f'nvmet_target_prefix = "{"x" * 190}"', "nvmet_target_prefix"),
+        ('target_protocol = "nvmet_tcp"\ntarget_secondary_ip_addresses = ["10.0.0.5"]', "nvmeof_conn_info_version"),
         ('target_helper = "tgtadm"', "target_helper"),
         ('volume_group = "-vg"', "-vg"),
         ('volume_group = "vg/x"', "vg/x"),

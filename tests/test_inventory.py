@@ -75,13 +75,16 @@ def test_migrations_create_the_exact_schema(inv):
     assert db["volumes"].columns_dict == {
         "id": str, "name": str, "size": int, "status": str, "attach_status": str, "multiattach": int,
         "volume_group": str, "lv_name": str, "provider_location": str, "provider_auth": str, "previous_status": str,
-        "created_at": str, "updated_at": str, "target_helper": str,
+        "created_at": str, "updated_at": str, "target_helper": str, "export_protocol": str,
     }
     assert db["attachments"].columns_dict == {
         "id": str, "volume_id": str, "instance_uuid": str, "attached_host": str, "mountpoint": str, "attach_mode": str,
         "attach_status": str, "attach_time": str, "detach_time": str, "connector": str,
     }
-    assert db["connections"].columns_dict == {"volume_id": str, "initiator": str, "connector": str, "connected_at": str}
+    assert db["connections"].columns_dict == {"volume_id": str, "initiator": str, "connector": str, "connected_at": str,
+                                              "auth": str}
+    assert db["host_credentials"].columns_dict == {"family": str, "host": str, "secrets": str, "created_at": str}
+    assert db["host_credentials"].pks == ["family", "host"]
     assert db["events"].columns_dict == {
         "id": int, "volume_id": str, "volume_name": str, "at": str, "kind": str, "action": str, "from_status": str,
         "to_status": str, "argv": str, "exit_code": int, "duration": float, "detail": str, "pid": int, "entity": str,

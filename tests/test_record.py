@@ -25,7 +25,7 @@ def test_equality_hash_repr_and_no_assignment():
     a = Connection("v", "iqn.x", {"initiator": "iqn.x"}, "t")
     b = Connection(volume_id="v", initiator="iqn.x", connector={"initiator": "iqn.x"}, connected_at="t")
     assert a == b and a != Connection("v", "iqn.y", {}, "t") and a != ("v", "iqn.x", {"initiator": "iqn.x"}, "t")
-    assert repr(a) == "Connection(volume_id='v', initiator='iqn.x', connector={'initiator': 'iqn.x'}, connected_at='t')"
+    assert repr(a) == "Connection(volume_id='v', initiator='iqn.x', connector={'initiator': 'iqn.x'}, connected_at='t', auth=None)"
     t = Transition(frozenset({"available"}), busy="x")
     assert hash(t) == hash(Transition(frozenset({"available"}), "x")) and {t: 1}[Transition(frozenset({"available"}), "x")]
     with pytest.raises(AttributeError, match="cannot assign to field 'busy'"):

@@ -183,14 +183,15 @@ def test_a_port_of_another_id_is_not_removed(nvmet, kernel):
 def test_which_hosts_get_keys(tmp_path, auth, kernel_has_it, expected):
     kernel = FakeNvmetKernel(tmp_path / "nvmet", auth=kernel_has_it)
     nvmet = helper(kernel, tmp_path, auth=auth)
-    made = nvmet.host_secrets(HOST, None)
-    assert (made is not None) is expected
+    use, made = nvmet.credentials_for(HOST, None)
+    assert (made is not None) is expected and (use is not None) is expected
     if made is not None:
-        assert set(made.fields) == {"dhchap_key", "dhchap_ctrl_key"}
+        assert use == made.fields and set(made.fields) == {"dhchap_key", "dhchap_ctrl_key"}
         assert all(nvmeof.valid_dhchap_secret(v) for v in made.fields.values())
         assert made.fields["dhchap_key"] != made.fields["dhchap_ctrl_key"]
         assert not any(v in made.note for v in made.fields.values())
-    assert nvmet.host_secrets(HOST, {"dhchap_key": "x"}) is None  # made once, kept
+    stored = {"dhchap_key": "DHHC-1:01:x:", "dhchap_ctrl_key": "DHHC-1:01:y:"}
+    assert nvmet.credentials_for(HOST, stored) == ((stored, None) if expected else (None, None))  # made once, kept
     assert kernel.hosts() == []  # the probe host is gone again
 
 

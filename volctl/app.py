@@ -33,11 +33,13 @@ class App:
             from volctl.service import VolumeService
 
             # The host's paths the target helpers use (LIO's configfs tree and saved config, the
-            # root its restore unit is looked for under); overridable so whole processes can run
-            # against a fake host.
+            # root its restore unit is looked for under, nvmet's configfs tree and saved config);
+            # overridable so whole processes can run against a fake host.
             paths = {key: Path(os.environ[var]) for key, var in (("configfs", "VOLCTL_CONFIGFS"),
                                                                  ("save_file", "VOLCTL_LIO_SAVE_FILE"),
-                                                                 ("host_root", "VOLCTL_HOST_ROOT"))
+                                                                 ("host_root", "VOLCTL_HOST_ROOT"),
+                                                                 ("nvmet_root", "VOLCTL_NVMET_CONFIGFS"),
+                                                                 ("nvmet_save_file", "VOLCTL_NVMET_SAVE_FILE"))
                      if os.environ.get(var)}
             self._service = VolumeService(self.db, load_settings(self.config), **paths)
         return self._service

@@ -31,13 +31,23 @@ class Settings(Record):
     lvm_udev: str
     lvm_conf_file: str
     lio_save_file: str
+    nvmet_target_prefix: str
+    nvmet_target_port: int
+    nvmet_port_id: int
+    nvmet_ns_id: int
+    nvmeof_conn_info_version: int
+    nvmet_auth: str
+    nvmet_save_file: str
 
     def __init__(self, volume_group: str = "cinder-volumes", lvm_type: str = "default",
                  volume_name_template: str = "volume-%s", target_helper: str = "lioadm",
                  target_prefix: str = "iqn.2010-10.org.openstack:", target_ip_address: str = "127.0.0.1",
                  target_secondary_ip_addresses: tuple[str, ...] = (), target_port: int = 3260,
                  target_protocol: str = "iscsi", volume_clear: str = "zero", lvm_udev: str = "auto",
-                 lvm_conf_file: str = "", lio_save_file: str = ""):
+                 lvm_conf_file: str = "", lio_save_file: str = "", nvmet_target_prefix: str = "nvme-subsystem-1",
+                 nvmet_target_port: int = 4420, nvmet_port_id: int = 1, nvmet_ns_id: int = 10,
+                 nvmeof_conn_info_version: int = 1, nvmet_auth: str = "auto",
+                 nvmet_save_file: str = "/etc/nvmet/config.json"):
         self._init(locals())
 
     @property
@@ -69,13 +79,20 @@ class Settings(Record):
         return Path(self.lio_save_file or default_save_file(root))
 
 
+PROTOCOLS = ("iscsi", "iser", "nvmet_tcp")
 _CHOICES = {
     "lvm_type": ("default", "thin"),
     "target_helper": HELPERS,
-    "target_protocol": ("iscsi", "iser"),
+    "target_protocol": PROTOCOLS,
     "volume_clear": ("zero", "none"),
     "lvm_udev": ("auto", "on", "off"),
+    "nvmeof_conn_info_version": (1, 2),
+    "nvmet_auth": ("auto", "on", "off"),
 }
+# Whole-number settings, and the range each may take (nvmetcli caps port ids and nsids at 8192).
+_INTEGERS = {"target_port": (1, 65535), "nvmet_target_port": (1, 65535), "nvmet_port_id": (1, 8192),
+             "nvmet_ns_id": (1, 8192), "nvmeof_conn_info_version": (1, 2)}
+_NQN_MAX_BYTES = 223
 _EXAMPLE_ID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -85,7 +102,10 @@ def _check(settings: Settings, source: str) -> Settings:
 
     for key, choices in _CHOICES.items():
         if getattr(settings, key) not in choices:
-            raise bad(key, f"must be one of {', '.join(choices)}, not {quoted(getattr(settings, key))}")
+            raise bad(key, f"must be one of {', '.join(map(str, choices))}, not {quoted(str(getattr(settings, key)))}")
+    for key, (low, high) in _INTEGERS.items():
+        if not low <= getattr(settings, key) <= high:
+            raise bad(key, f"must be from {low} to {high}, not {getattr(settings, key)}")
     try:
         validate.vg_name(settings.volume_group)
         validate.port(settings.target_port, "target_port")
@@ -98,8 +118,20 @@ def _check(settings: Settings, source: str) -> Settings:
     if conf and (not conf.startswith("/") or Path(conf).name != "lvm.conf"):
         raise bad("lvm_conf_file", f"{quoted(conf)} must be an absolute path to a file named lvm.conf "
                                    "(LVM reads lvm.conf from the directory in LVM_SYSTEM_DIR)")
-    if settings.lio_save_file and not settings.lio_save_file.startswith("/"):
-        raise bad("lio_save_file", f"must be an absolute path, not {quoted(settings.lio_save_file)}")
+    for key in ("lio_save_file", "nvmet_save_file"):
+        if getattr(settings, key) and not getattr(settings, key).startswith("/"):
+            raise bad(key, f"must be an absolute path, not {quoted(getattr(settings, key))}")
+    if not settings.nvmet_save_file:
+        raise bad("nvmet_save_file", "must name a file")
+    if settings.nvmet_port_id + len(ips) - 1 > _INTEGERS["nvmet_port_id"][1]:
+        raise bad("nvmet_port_id", "leaves no port id for every address (one per address, at most 8192)")
+    prefix = settings.nvmet_target_prefix
+    if not prefix or any(c.isspace() or c == "/" or not c.isprintable() for c in prefix) \
+            or len(f"nqn.{prefix}-{_EXAMPLE_ID}".encode()) > _NQN_MAX_BYTES:
+        raise bad("nvmet_target_prefix", f"{quoted(prefix)}: 'nqn.' + it + '-' + a volume id must be an NQN "
+                                         f"(printable, no whitespace or '/', at most {_NQN_MAX_BYTES} bytes)")
+    if settings.target_protocol == "nvmet_tcp" and len(ips) > 1 and settings.nvmeof_conn_info_version == 1:
+        raise bad("nvmeof_conn_info_version", "secondary addresses need 2 for NVMe/TCP (as Cinder's)")
     template = settings.volume_name_template
     if template.count("%s") != 1 or "%" in template.replace("%s", ""):
         raise bad("volume_name_template", "must hold exactly one %s and no other %")
@@ -158,7 +190,7 @@ def load_settings(path: str | None) -> Settings:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise UsageError(f"{shown}: {key}: must be a list of IP address strings")
             value = tuple(value)
-        elif key == "target_port":
+        elif key in _INTEGERS:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"{shown}: {key}: must be a whole number")
         elif not isinstance(value, str):

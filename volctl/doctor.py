@@ -144,10 +144,10 @@ class Doctor:
             found.append(Drift("target_unrecorded", target, f"a target exists for {volume.name} but no export is recorded",
                                volume.id, volume.name, repair="record the export" if exportable else None,
                                family=driver.family))
-        elif not driver.is_whole(target):
-            found.append(Drift("lun_missing", target, f"the target of {volume.name} has no {driver.data_unit}: it carries "
-                               f"no data (restored before the LV was active?)", volume.id, volume.name,
-                               repair="replace the target, with its ACLs" if exportable else None, family=driver.family))
+        else:
+            found += [Drift(d.kind, d.subject, d.detail, volume.id, volume.name,
+                            repair=d.repair if exportable else None, family=driver.family)
+                      for d in driver.defects(volume)]
         try:
             hosts = set(driver.hosts(target))
         except OSError as e:
@@ -161,6 +161,13 @@ class Doctor:
             found.append(Drift("acl_missing", host, f"recorded connection without an ACL on {target}",
                                volume.id, volume.name, repair="add the ACL again" if exportable else None,
                                family=driver.family))
+        for connection in volume.connections:
+            if connection.auth and connection.initiator in hosts and \
+                    driver.live_host_secrets(connection.initiator) != self.service.host_secrets_of(volume).get(connection.initiator):
+                found.append(Drift("host_keys", connection.initiator, f"the {connection.auth} keys of host "
+                                   f"{connection.initiator} on the host are not the inventory's",
+                                   volume.id, volume.name, repair="write the inventory's keys" if exportable else None,
+                                   family=driver.family))
         return found
 
     def _lv_orphans(self, volumes: list[Volume], lvs: dict) -> list[Drift]:
@@ -272,7 +279,7 @@ class Doctor:
         if item.kind == "stuck":
             svc.settle_abandoned(item.volume_id)
             return False
-        if item.kind in ("target_missing", "lun_missing", "acl_missing"):
+        if item.kind in ("target_missing", "lun_missing", "acl_missing", "namespace", "port_unlinked", "host_keys"):
             return svc.restore_export(item.volume_id)[1]  # the same code as `volctl restore`
         if item.kind == "target_unrecorded":
             svc.record_live_export(item.volume_id)

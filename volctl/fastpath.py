@@ -78,7 +78,10 @@ def show_volume(app: App, *, volume: str, show_secrets: bool) -> None:
     """The `show` command's body, with click or without."""
     from volctl import output
 
-    output.volume(app.service.show(volume), app.json, show_secrets=show_secrets)
+    service = app.service
+    shown = service.show(volume)
+    keys = service.host_secrets_of(shown) if show_secrets else None
+    output.volume(shown, app.json, show_secrets=show_secrets, host_secrets=keys)
     app.notes(())  # e.g. an inventory open to others
 
 

@@ -242,6 +242,7 @@ class Inventory(AttachmentRows, EventRows, SnapshotRows):
             provider_location=row["provider_location"], provider_auth=row["provider_auth"],
             previous_status=row["previous_status"], created_at=row["created_at"], updated_at=row["updated_at"],
             attachments=attachments, connections=connections, target_helper=row["target_helper"],
+            export_protocol=row["export_protocol"],
         )
 
 

@@ -31,11 +31,21 @@ class AttachmentRows:
         self.db.conn.execute("DELETE FROM connections WHERE volume_id = ?", [volume_id])
 
     def _connections_of(self, volume_id: str) -> tuple[Connection, ...]:
-        cursor = self.db.conn.execute("SELECT * FROM connections WHERE volume_id = ? ORDER BY connected_at", [volume_id])
+        cursor = self.db.conn.execute("SELECT volume_id, initiator, connector, connected_at, auth FROM connections "
+                                      "WHERE volume_id = ? ORDER BY connected_at", [volume_id])
         return tuple(
-            Connection(volume_id=v, initiator=i, connector=self._json(c, "connections.connector"), connected_at=t)
-            for v, i, c, t in cursor
+            Connection(volume_id=v, initiator=i, connector=self._json(c, "connections.connector"), connected_at=t, auth=a)
+            for v, i, c, t, a in cursor
         )
+
+    def host_credentials(self, family: str, host: str) -> dict | None:
+        row = self.db.conn.execute("SELECT secrets FROM host_credentials WHERE family = ? AND host = ?",
+                                   [family, host]).fetchone()
+        return self._json(row[0], "host_credentials.secrets") if row else None
+
+    def add_host_credentials(self, family: str, host: str, secrets: dict, created_at: str) -> None:
+        self._insert("host_credentials", {"family": family, "host": host, "secrets": json.dumps(secrets),
+                                          "created_at": created_at})
 
     def _attachments_of(self, volume_ids: list[str]) -> dict[str, tuple[Attachment, ...]]:
         marks = ", ".join("?" for _ in volume_ids)

@@ -150,3 +150,18 @@ def m003_target_helper(db: Database) -> None:
     by the default one."""
     db["volumes"].add_column("target_helper", str)
     db.conn.execute("UPDATE volumes SET target_helper = 'lioadm' WHERE provider_location IS NOT NULL")
+
+
+@migrations()
+def m004_protocols(db: Database) -> None:
+    """An export's protocol (iscsi, iser, nvmet_tcp; NULL when there is none, and for exports made
+    before this, which the LIO helper's configured protocol names, as it always did); whether a
+    connection authenticates its host; and the credentials hosts have of their own (NVMe's
+    DH-HMAC-CHAP keys, one pair per host NQN for every volume it connects to), by target family."""
+    db["volumes"].add_column("export_protocol", str)
+    db["connections"].add_column("auth", str)
+    db["host_credentials"].create(
+        {"family": str, "host": str, "secrets": str, "created_at": str},
+        pk=("family", "host"),
+        not_null={"secrets", "created_at"},
+    )

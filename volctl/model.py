@@ -262,18 +262,21 @@ class Attachment(Record):
 
     @property
     def initiator(self) -> str | None:
-        return (self.connector or {}).get("initiator")
+        """The host the attachment's connection names: its iSCSI initiator, else its NQN."""
+        connector = self.connector or {}
+        return connector.get("initiator") or connector.get("nqn")
 
 
 class Connection(Record):
     """An initiator volctl gave an ACL on the volume's target."""
 
     volume_id: str
-    initiator: str
+    initiator: str  # the host: an iSCSI initiator name, or a host NQN
     connector: dict
     connected_at: str
+    auth: str | None  # how the host proves itself, when it has credentials of its own ("DH-HMAC-CHAP")
 
-    def __init__(self, volume_id: str, initiator: str, connector: dict, connected_at: str):
+    def __init__(self, volume_id: str, initiator: str, connector: dict, connected_at: str, auth: str | None = None):
         self._init(locals())
 
 
@@ -297,12 +300,13 @@ class Volume(Record):
     attachments: tuple[Attachment, ...]
     connections: tuple[Connection, ...]
     target_helper: str | None  # the helper that made the recorded export; None when there is none
+    export_protocol: str | None  # the recorded export's protocol; None when there is none (or it predates m004)
 
     def __init__(self, id: str, name: str, size: int, status: str, attach_status: str, multiattach: bool,
                  volume_group: str, lv_name: str, lv_path: str, provider_location: str | None,
                  provider_auth: str | None, previous_status: str | None, created_at: str, updated_at: str,
                  attachments: tuple[Attachment, ...] = (), connections: tuple[Connection, ...] = (),
-                 target_helper: str | None = None):
+                 target_helper: str | None = None, export_protocol: str | None = None):
         self._init(locals())
 
     @property

@@ -32,7 +32,19 @@ def attachment_dict(a: Attachment) -> dict:
     }
 
 
-def volume_dict(v: Volume, *, detail: bool = False, show_secrets: bool = False) -> dict:
+def export_auth(v: Volume) -> str | None:
+    """How the volume's export makes hosts prove themselves: its CHAP (iSCSI), or DH-HMAC-CHAP when
+    its hosts connected with keys of their own (NVMe/TCP); None for an export that lets any
+    allowed host in, or no export."""
+    if not v.provider_location:
+        return None
+    if v.export_protocol == "nvmet_tcp":
+        return next((c.auth for c in v.connections if c.auth), None)
+    return v.provider_auth.split(" ", 1)[0] if v.provider_auth else None
+
+
+def volume_dict(v: Volume, *, detail: bool = False, show_secrets: bool = False,
+                host_secrets: dict | None = None) -> dict:
     data = {
         "id": v.id,
         "name": v.name,
@@ -43,16 +55,26 @@ def volume_dict(v: Volume, *, detail: bool = False, show_secrets: bool = False) 
         "volume_group": v.volume_group,
         "lv_path": v.lv_path,
         "provider_location": v.provider_location,
+        "protocol": v.export_protocol,
         "previous_status": v.previous_status,
         "created_at": v.created_at,
         "updated_at": v.updated_at,
         "attachments": [attachment_dict(a) for a in (v.attachments if detail else v.live_attachments)],
     }
     if detail:
-        data["connections"] = [{"initiator": c.initiator, "connected_at": c.connected_at} for c in v.connections]
+        data["auth"] = export_auth(v)
+        data["connections"] = [_connection_dict(c, (host_secrets or {}).get(c.initiator) if show_secrets else None)
+                               for c in v.connections]
         auth = v.provider_auth
         data["provider_auth"] = auth if show_secrets or not auth else mask(auth)
     return data
+
+
+def _connection_dict(c, secrets: dict | None) -> dict:
+    entry = {"initiator": c.initiator, "connected_at": c.connected_at, "auth": c.auth}
+    if secrets:  # --show-secrets: the host's own keys, as connect handed them out
+        entry.update(dhchap_secret=secrets.get("dhchap_key"), dhchap_ctrl_secret=secrets.get("dhchap_ctrl_key"))
+    return entry
 
 
 def snapshot_dict(s: Snapshot) -> dict:
@@ -111,11 +133,13 @@ def volumes(items: Iterable[Volume], as_json: bool) -> None:
         emit_json_stream(volume_dict(v) for v in items)
         return
     rows = [(v.id, v.name, f"{v.size}G", v.status, v.attach_status, "yes" if v.multiattach else "no",
-             str(len(v.live_attachments))) for v in items]
+             str(len(v.live_attachments)), v.export_protocol or ("?" if v.provider_location else "-")) for v in items]
     if not rows:
         note("no volumes")
         return
-    _aligned(("ID", "NAME", "SIZE", "STATUS", "ATTACH", "MULTI", "ATTACHMENTS"), rows, right_aligned={2})
+    # PROTOCOL last, where it moves no column a script reads: "-" not exported, "?" exported
+    # before exports recorded their protocol
+    _aligned(("ID", "NAME", "SIZE", "STATUS", "ATTACH", "MULTI", "ATTACHMENTS", "PROTOCOL"), rows, right_aligned={2})
 
 
 def _aligned(header: tuple[str, ...], rows: list[tuple[str, ...]], right_aligned: set[int]) -> None:
@@ -138,8 +162,9 @@ def _aligned(header: tuple[str, ...], rows: list[tuple[str, ...]], right_aligned
         out.write("".join(line(row) + "\n" for row in rows[start:start + 1000]))
 
 
-def volume(v: Volume, as_json: bool, *, show_secrets: bool = False, message: str | None = None) -> None:
-    data = volume_dict(v, detail=True, show_secrets=show_secrets)
+def volume(v: Volume, as_json: bool, *, show_secrets: bool = False, message: str | None = None,
+           host_secrets: dict | None = None) -> None:
+    data = volume_dict(v, detail=True, show_secrets=show_secrets, host_secrets=host_secrets)
     if as_json:
         emit_json(data)
         return
@@ -151,15 +176,16 @@ def volume(v: Volume, as_json: bool, *, show_secrets: bool = False, message: str
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key in ("id", "name", "size", "status", "attach_status", "multiattach", "lv_path", "provider_location",
-                "provider_auth", "previous_status", "created_at", "updated_at"):
+                "protocol", "auth", "provider_auth", "previous_status", "created_at", "updated_at"):
         value = data.get(key)
         shown = f"{value} GiB" if key == "size" else ("-" if value is None else str(value))
         table.add_row(key, shown)
     for a in v.attachments:
         table.add_row("attachment", f"{a.id} {a.attach_status} instance {a.instance_uuid} host {a.attached_host or '-'} "
                       f"at {a.mountpoint or '-'} ({a.attach_mode})")
-    for c in v.connections:
-        table.add_row("acl", c.initiator)
+    for c in data["connections"]:
+        keys = f" (keys {c['dhchap_secret']} {c['dhchap_ctrl_secret']})" if c.get("dhchap_secret") else ""
+        table.add_row("acl", c["initiator"] + (f" {c['auth']}" if c["auth"] else "") + keys)
     _console().print(table)
 
 

@@ -63,6 +63,10 @@ class Record:
         fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self._values()))
         return f"{self.__class__.__qualname__}({fields})"
 
+    def but(self, **changes: object):
+        """A copy with these fields changed (dataclasses.replace, without importing dataclasses)."""
+        return self.__class__(**{**self.__dict__, **changes})
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r}")
 

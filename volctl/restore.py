@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from volctl.targets.driver import TargetDriver
 
 Progress = Callable[[int, int], None]  # (volumes done, volumes in all)
+# At boot an export's portal address may come up after volctl restore starts (an RDMA target dead
+# after every reboot for exactly that, nvme-facts.md §8, waits up to 45 s per address): so long.
+ADDRESS_WAIT = 45.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Restorer:
         present: list[str] = []
         failed: list[Failure] = []
         restored_targets: dict[str, set[str]] = {}  # helper family -> targets this run re-created
+        for driver in svc.targets.all():
+            driver.address_wait = ADDRESS_WAIT
         if progress:
             progress(0, len(volumes))
         for done, volume in enumerate(volumes):

@@ -25,7 +25,7 @@ HOST_MAX = 255  # Cinder's volume_attachment.attached_host is String(255)
 CONNECTOR_MAX_BYTES = 64 * 1024  # os-brick's connector properties are well under 2 KiB
 # The connector keys volctl reads, with the JSON type each must have (os-brick's connector properties).
 _CONNECTOR_TYPES: dict[str, tuple[type, ...]] = {
-    "initiator": (str,), "host": (str,), "multipath": (bool,), "enforce_multipath": (bool,), "mode": (str,),
+    "initiator": (str,), "nqn": (str,), "host": (str,), "multipath": (bool,), "enforce_multipath": (bool,), "mode": (str,),
 }
 
 
@@ -188,12 +188,16 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def connector_dict(connector: object, source: str = "--initiator") -> dict:
-    """Cinder's validate_connector (`initiator` is required) plus a type check of every key volctl reads."""
+def connector_dict(connector: object, source: str = "--connector") -> dict:
+    """Cinder's validate_connector, for either protocol: an `initiator` (iSCSI) or an `nqn` (NVMe-oF,
+    os-brick's key), plus a type check of every key volctl reads. os-brick's properties carry both
+    on a host that has both; the export's helper checks the one it uses (host_of), so an odd
+    `nqn` does not stop an iSCSI connect."""
     if not isinstance(connector, dict):
         raise UsageError(f"connector from {source} must be a JSON object")
-    if "initiator" not in connector:
-        raise UsageError(f"connector from {source} has no 'initiator' (the iSCSI driver needs the initiator name)")
+    if connector.get("initiator") is None and connector.get("nqn") is None:
+        raise UsageError(f"connector from {source} has no 'initiator' (iSCSI) or 'nqn' (NVMe/TCP): "
+                         "the export needs the host's name")
     for key, types in _CONNECTOR_TYPES.items():
         value = connector.get(key)
         if key in connector and value is not None and not isinstance(value, types):
@@ -201,12 +205,22 @@ def connector_dict(connector: object, source: str = "--initiator") -> dict:
             raise UsageError(f"connector from {source}: {key!r} must be {wanted}, not {quoted(value)}")
     from volctl import iscsi  # deferred, as ipaddress above
 
-    checked = {**connector, "initiator": iscsi.initiator_name(connector["initiator"])}
+    checked = dict(connector)
+    if connector.get("initiator") is not None:
+        checked["initiator"] = iscsi.initiator_name(connector["initiator"])
     if connector.get("mode") is not None:
         attach_mode(connector["mode"])
     if connector.get("host") is not None:
         host_name(connector["host"])
     return checked
+
+
+def host_id(value: str) -> str:
+    """`--initiator ID`: an iSCSI initiator name or a host NQN (the export's protocol decides which
+    it must be), in the form its target stores."""
+    from volctl import iscsi, nvmeof
+
+    return nvmeof.host_nqn(value) if nvmeof.looks_like_nqn(value) else iscsi.initiator_name(value)
 
 
 def sanitize_hostname(value: str) -> str:

@@ -29,6 +29,7 @@ class _Validated(click.ParamType):
 GIB = _Validated("gib", validate.size_text)
 SECONDS = _Validated("seconds", lambda text: validate.seconds_text(text, "--stale-after"))
 VOLUME_REF = _Validated("volume", validate.volume_ref)
+HOST_ID = _Validated("host", validate.host_id)
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -61,23 +62,33 @@ def exclusive(*names: str) -> Callable:
 
 def connector_options(func):
     func = click.option("--connector", "connector_file", metavar="FILE|-", callback=exclusive("initiator"),
-                        help="os-brick connector properties as JSON (- for stdin); must hold 'initiator'.")(func)
-    func = click.option("--initiator", metavar="IQN", callback=exclusive("connector_file"),
-                        help="Shorthand for a connector {\"initiator\": IQN}.")(func)
+                        help="os-brick connector properties as JSON (- for stdin); 'initiator' (iSCSI) or "
+                             "'nqn' (NVMe/TCP) names the host.")(func)
+    func = click.option("--initiator", metavar="ID", type=HOST_ID, callback=exclusive("connector_file"),
+                        help="Shorthand for a connector: {\"initiator\": IQN} for an iSCSI export, "
+                             "{\"nqn\": NQN} for an NVMe/TCP one.")(func)
     return func
 
 
-def read_connector(initiator: str | None, connector_file: str | None) -> dict:
+PROTOCOL_CHOICE = click.Choice(("iscsi", "iser", "nvmet_tcp"))
+protocol_option = click.option("--protocol", type=PROTOCOL_CHOICE, metavar="PROTO",
+                               help="iscsi, iser or nvmet_tcp: this export's protocol, for a volume not exported "
+                                    "yet (default: target_protocol); another than a live export's is refused.")
+
+
+def read_connector(initiator: str | None, connector_file: str | None) -> tuple[dict | None, str | None]:
+    """(the connector, None) for --connector; (None, the host) for --initiator, whose key in a
+    connector the export's protocol decides."""
     if initiator is None and connector_file is None:
-        raise UsageError("give one of --initiator IQN or --connector FILE|-")
+        raise UsageError("give one of --initiator ID or --connector FILE|-")
     if initiator is not None:
-        return validate.connector_dict({"initiator": initiator})
+        return None, initiator
     limit = validate.CONNECTOR_MAX_BYTES + 1  # one byte more than allowed is enough to refuse it
     if connector_file == "-":
-        return validate.parse_connector(sys.stdin.buffer.read(limit), "stdin")
+        return validate.parse_connector(sys.stdin.buffer.read(limit), "stdin"), None
     try:
         with open(connector_file, "rb") as f:
             data = f.read(limit)
     except OSError as e:
         raise UsageError(f"cannot read connector file {quoted(connector_file)}: {e.strerror}") from None
-    return validate.parse_connector(data, quoted(connector_file))
+    return validate.parse_connector(data, quoted(connector_file)), None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @click.option("--host", metavar="H", help="The compute host (stored as Cinder sanitizes it).")
 @click.option("--mountpoint", metavar="P", help="Where the guest sees it, e.g. /dev/vdb.")
 @click.option("--mode", type=click.Choice(["rw", "ro"]), default="rw", show_default=True, help="Attach mode.")
-@click.option("--initiator", metavar="IQN", help="The initiator this attachment uses (default: found from the connections).")
+@click.option("--initiator", metavar="ID", help="The host this attachment uses, its IQN or NQN (default: found from the connections).")
 @json_option
 @click.pass_obj
 def attach(app: App, *, volume: str, instance: str, host: str | None, mountpoint: str | None, mode: str,

@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 @json_option
 @click.pass_obj
 def disconnect(app: App, *, volume: str, initiator: str | None, connector_file: str | None) -> None:
-    """Remove an initiator's ACL (cinder-rtstool delete-initiator, save).
+    """Take a host's access away: its ACL (iSCSI) or its place in allowed_hosts (NVMe/TCP); saved.
 
-    On a multiattach volume the ACL stays while another live attachment uses the same initiator.
+    On a multiattach volume the access stays while another live attachment uses the same host.
 
     \b
     volctl disconnect v1 --initiator iqn.1994-05.com.redhat:client1
+    volctl disconnect v2 --initiator nqn.2014-08.org.nvmexpress:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427
     """
-    done = app.service.disconnect(volume, read_connector(initiator, connector_file))
+    connector, host = read_connector(initiator, connector_file)
+    done = app.service.disconnect(volume, connector, initiator=host)
     app.notes(done.notes)
     output.volume(done.volume, app.json, message=f"disconnected from {done.volume.name}" if done.changed else None)

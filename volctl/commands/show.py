@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 
 @click.command()
 @volume_argument
-@click.option("--show-secrets", is_flag=True, help="Include the CHAP password (provider_auth).")
+@click.option("--show-secrets", is_flag=True, help="Include the CHAP password (provider_auth) and NVMe hosts' DH-HMAC-CHAP keys.")
 @json_option
 @click.pass_obj
 def show(app: App, *, volume: str, show_secrets: bool) -> None:
-    """Show one volume with its attachments and ACLs.
+    """Show one volume with its export (protocol, how hosts authenticate), attachments and ACLs.
 
     \b
     volctl show v1

@@ -34,9 +34,7 @@ class Attachments(Exports):
             validate.mountpoint(mountpoint)
         host = validate.host_name(host) if host is not None else None
         if initiator is not None:
-            from volctl import iscsi  # deferred: a read command imports the service, and only attach needs it
-
-            initiator = iscsi.initiator_name(initiator)
+            initiator = validate.host_id(initiator)
         inv = self.inventory()
         volume = inv.get(ref)
         with inv.write():
@@ -63,14 +61,13 @@ class Attachments(Exports):
                                  also=lambda inv: inv.add_attachment(attachment))
         return Outcome(inv.get(volume.id), data={"attachment_id": attachment.id})
 
-    @staticmethod
-    def _connector_for(volume: Volume, host: str | None, initiator: str | None) -> dict | None:
+    def _connector_for(self, volume: Volume, host: str | None, initiator: str | None) -> dict | None:
         """Which connection the attachment rides on, so disconnect can tell shared ACLs apart."""
         if initiator:
             for connection in volume.connections:
                 if connection.initiator == initiator:
                     return connection.connector
-            return {"initiator": initiator}
+            return self.targets.owner(volume).connector_for(initiator)
         if host:
             same_host = [c for c in volume.connections if validate.sanitize_hostname(str(c.connector.get("host", ""))) == host]
             if len(same_host) == 1:
@@ -104,7 +101,7 @@ class Attachments(Exports):
                     raise
             fields: dict = {}
             if removed or not remaining:
-                fields.update(provider_location=None, target_helper=None)
+                fields.update(provider_location=None, target_helper=None, export_protocol=None)
 
             def detached(inv) -> None:
                 inv.detach_attachment(attachment.id, now())

@@ -52,14 +52,16 @@ class ServiceCore:
     LVM and target helpers, and the claim (compare-and-swap plus its history row)."""
 
     def __init__(self, db_path: str | Path, settings: Settings, runner: Runner | None = None, locks: Locks | None = None,
-                 configfs: Path | None = None, save_file: Path | None = None, host_root: Path | None = None):
+                 configfs: Path | None = None, save_file: Path | None = None, host_root: Path | None = None,
+                 nvmet_root: Path | None = None, nvmet_save_file: Path | None = None):
         self.db_path = Path(db_path)
         self.settings = settings
         self.runner = runner or Runner()
         self.runner.on_command = self._on_command
         self.locks = locks or Locks(Path(f"{self.db_path}.locks"))
         # the host's paths the target helpers use, when not the host's own (tests, fake hosts)
-        self._host_paths = {"configfs": configfs, "save_file": save_file, "host_root": host_root}
+        self._host_paths = {"configfs": configfs, "save_file": save_file, "host_root": host_root,
+                            "nvmet_root": nvmet_root, "nvmet_save_file": nvmet_save_file}
         self._inventory: Inventory | None = None
         self._writable = False
         self._subject: Volume | None = None

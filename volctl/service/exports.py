@@ -19,18 +19,28 @@ if TYPE_CHECKING:
 class Exports(ServiceCore):
     # -- export / connect --------------------------------------------------------------------
 
-    def export(self, ref: str) -> Outcome:
+    def export(self, ref: str, *, protocol: str | None = None) -> Outcome:
         with self._locked(ref, "export") as volume:
-            volume, created = self._ensure_export(volume)
+            volume, created = self._ensure_export(volume, protocol=protocol)
         return Outcome(volume, changed=created, notes=() if created else (f"{volume.name} is already exported",))
 
-    def _ensure_export(self, volume: Volume, *, save: bool = True) -> tuple[Volume, bool]:
+    def _exporter(self, volume: Volume, action: str, protocol: str | None) -> tuple[TargetDriver, Volume]:
+        """The helper for the volume's export and the volume as it sees it: a recorded export's
+        protocol and helper, else the protocol asked for (else target_protocol). Asking for
+        another protocol than a recorded export's is refused (exit 5) before anything changes."""
+        chosen = self.targets.protocol_for(volume, protocol)
+        if protocol is not None and protocol != chosen:
+            raise InvalidState(volume.name, action, [], volume.status,
+                               f"it is exported over {chosen}, not {protocol}: volctl unexport {volume.name} first")
+        return self.targets.owner(volume, chosen), volume.but(export_protocol=chosen)
+
+    def _ensure_export(self, volume: Volume, *, protocol: str | None = None, save: bool = True) -> tuple[Volume, bool]:
         """Cinder's create_export. Returns (volume, whether this call created the target).
         save=False leaves the persist to the caller, so a change set pays one: a helper may
         rewrite its whole configuration on each, a cost that grows with every target on the host
         (BENCHMARKS.md)."""
         inv = self.inventory()
-        driver = self.targets.owner(volume)
+        driver, volume = self._exporter(volume, "export", protocol)
         target = driver.target_name(volume)
         with driver.locked():
             # Asked once: nothing changes the host's targets before create, and the helper's lock
@@ -43,7 +53,7 @@ class Exports(ServiceCore):
                 with inv.write():
                     inv.update(volume.id, **secrets.fields)
                     inv.record(volume, "note", "export", detail=secrets.note)
-                volume = inv.get(volume.id)
+                volume = inv.get(volume.id).but(export_protocol=volume.export_protocol)
             try:
                 if not existed:
                     driver.create_export(volume)
@@ -57,7 +67,8 @@ class Exports(ServiceCore):
                 raise
             location = driver.location(volume)
             with inv.write():
-                inv.update(volume.id, provider_location=location, target_helper=driver.name)
+                inv.update(volume.id, provider_location=location, target_helper=driver.name,
+                           export_protocol=volume.export_protocol)
                 inv.record(volume, "note", "export", detail=f"exported as {location}")
         return inv.get(volume.id), not existed
 
@@ -87,18 +98,40 @@ class Exports(ServiceCore):
                                        f"has it until a save succeeds (volctl doctor --repair saves)")
             raise error
 
-    def connect(self, ref: str, connector: dict, *, multipath: bool = False) -> Outcome:
-        connector = validate.connector_dict(connector)
+    def _host(self, driver: TargetDriver, connector: dict | None, initiator: str | None) -> tuple[dict, str]:
+        """(the connector, the host it names) for this helper's protocol: `--initiator` stands for
+        a connector with the protocol's key; a connector is validated as it entered."""
+        connector = validate.connector_dict(connector) if connector is not None else driver.connector_for(initiator)
+        return connector, driver.host_of(connector)
+
+    def _host_credentials(self, volume: Volume, driver: TargetDriver, host: str) -> dict | None:
+        """The host's own credentials where the helper uses them: stored, or made now and stored
+        before any target has them (as a volume's own credentials are, write-ahead)."""
         inv = self.inventory()
+        use, new = driver.credentials_for(host, inv.host_credentials(driver.family, host))
+        if new is not None:
+            with inv.write():
+                inv.add_host_credentials(driver.family, host, new.fields, now())
+                inv.record(volume, "note", "connect", detail=new.note)
+        return use
+
+    def connect(self, ref: str, connector: dict | None = None, *, initiator: str | None = None,
+                protocol: str | None = None, multipath: bool = False) -> Outcome:
+        inv = self.inventory()
+        # A host named for another protocol is bad input: refused before the volume's lock is
+        # waited for (and asked again under it, where the export may have changed meanwhile).
+        self._host(self._exporter(inv.get(ref), "connect", protocol)[0], connector, initiator)
         with self._locked(ref, "connect") as volume:
-            driver = self.targets.owner(volume)
-            host = driver.host_of(connector)
-            volume, created = self._ensure_export(volume, save=False)  # one persist below covers target and host
+            driver, _ = self._exporter(volume, "connect", protocol)
+            connector, host = self._host(driver, connector, initiator)
+            credentials = self._host_credentials(volume, driver, host)
+            # one persist below covers target and host
+            volume, created = self._ensure_export(volume, protocol=protocol, save=False)
             target = driver.target_name(volume)
             allowed = False
             try:
                 with driver.locked():
-                    driver.allow(volume, host)
+                    driver.allow(volume, host, credentials)
                     allowed = True
                     driver.persist()
             except VolctlError:
@@ -108,16 +141,25 @@ class Exports(ServiceCore):
                     # an ACL the inventory does not record must not outlive the failed call
                     self._undo(volume, f"ACL for {host}", lambda: self._remove_host(driver, target, host))
                 raise
+            auth = driver.auth_method if credentials else None
             with inv.write():
-                inv.add_connection(Connection(volume.id, host, connector, now()))
-                inv.record(volume, "note", "connect", detail=f"ACL for {host}")
+                inv.add_connection(Connection(volume.id, host, connector, now(), auth))
+                inv.record(volume, "note", "connect", detail=f"ACL for {host}" + (f" ({auth})" if auth else ""))
             volume = inv.get(volume.id)
         mode = connector.get("mode") if connector.get("mode") in ("rw", "ro") else "rw"
         for attachment in volume.live_attachments:
-            if attachment.initiator == host:
+            if self._rides_on(driver, attachment, host):
                 mode = attachment.attach_mode
-        info = driver.connection_info(volume, connector, mode, force_multipath=multipath)
+        info = driver.connection_info(volume, connector, mode, force_multipath=multipath, host_secrets=credentials)
         return Outcome(volume, data=info)
+
+    @staticmethod
+    def _rides_on(driver: TargetDriver, attachment, host: str) -> bool:
+        """Whether an attachment is through this host's connection."""
+        try:
+            return driver.host_of(attachment.connector or {}) == host
+        except VolctlError:
+            return False
 
     def _drop_export(self, volume: Volume, driver: TargetDriver, target: str) -> None:
         removed = False
@@ -127,7 +169,7 @@ class Exports(ServiceCore):
         finally:  # the export was this call's: the inventory goes back to unexported even if save failed
             inv = self.inventory()
             with inv.write():
-                inv.update(volume.id, provider_location=None, target_helper=None)
+                inv.update(volume.id, provider_location=None, target_helper=None, export_protocol=None)
                 inv.remove_connections(volume.id)
                 inv.record(volume, "note", "unexport",
                            detail=f"target {target} removed" if removed else f"export {target} dropped; removing the target failed")
@@ -137,19 +179,19 @@ class Exports(ServiceCore):
         with driver.changes():
             driver.disallow(target, host)
 
-    def disconnect(self, ref: str, connector: dict) -> Outcome:
+    def disconnect(self, ref: str, connector: dict | None = None, *, initiator: str | None = None) -> Outcome:
         """Cinder's terminate_connection, with the LVM driver's rule for shared initiators."""
-        connector = validate.connector_dict(connector)
         inv = self.inventory()
+        self._host(self.targets.owner(inv.get(ref)), connector, initiator)  # bad input before the lock, as connect
         with self._locked(ref, "disconnect") as volume:
             driver = self.targets.owner(volume)
-            host = driver.host_of(connector)
+            connector, host = self._host(driver, connector, initiator)
             if not volume.provider_location:
                 with inv.write():
                     inv.remove_connection(volume.id, host)
                     inv.record(volume, "note", "disconnect", detail=f"not exported; no ACL for {host} to remove")
                 return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported; nothing to disconnect",))
-            sharing = [a for a in volume.live_attachments if a.initiator == host]
+            sharing = [a for a in volume.live_attachments if self._rides_on(driver, a, host)]
             if volume.multiattach and len(sharing) > 1:
                 detail = f"ACL for {host} kept: {len(sharing)} live attachments use it"
                 self._note(volume, "disconnect", detail)
@@ -182,7 +224,7 @@ class Exports(ServiceCore):
             if not present and not volume.provider_location:
                 return Outcome(volume, changed=False, notes=(f"{volume.name} is not exported",))
             with inv.write():
-                inv.update(volume.id, provider_location=None, target_helper=None)
+                inv.update(volume.id, provider_location=None, target_helper=None, export_protocol=None)
                 inv.remove_connections(volume.id)
                 inv.record(volume, "note", "unexport",
                            detail=f"target {target} removed" if present else f"target {target} was already gone")

@@ -48,7 +48,9 @@ class Repairs(Volumes, Snapshots):
         target = driver.target_name(volume)
         with driver.locked():
             live = driver.is_live(target)
-            replaced = live and not driver.is_whole(target)
+            mended = driver.mend(volume) if live else []
+            replaced = live and mended is None and not driver.is_whole(target)
+            changes += mended or []
             if replaced:
                 # What a boot restore leaves when it ran before the LV was active, or from a file
                 # it could not fully read: a target that carries no data. Replacing it takes away
@@ -60,12 +62,26 @@ class Repairs(Volumes, Snapshots):
                     changes.append(f"target {target}" + (f" (it was live without {driver.data_unit})" if replaced else ""))
             allowed = driver.hosts(target)
             for connection in volume.connections:
+                credentials = self._credentials_of(driver, connection)
                 if not any(driver.same_host(connection.initiator, host) for host in allowed):
-                    driver.allow(volume, connection.initiator)
+                    driver.allow(volume, connection.initiator, credentials)
                     changes.append(f"ACL for {connection.initiator}")
+                elif credentials and driver.live_host_secrets(connection.initiator) != credentials:
+                    driver.allow(volume, connection.initiator, credentials)  # a new key drops no live session
+                    changes.append(f"the keys of {connection.initiator}")
         if changes:
             self._note(volume, "restore", "re-created " + ", ".join(changes))
         return volume, bool(changes)
+
+    def _credentials_of(self, driver, connection: Connection) -> dict | None:
+        """The credentials a recorded connection's host was allowed with (None: it had none)."""
+        if not connection.auth:
+            return None
+        stored = self.inventory().host_credentials(driver.family, connection.initiator)
+        if stored is None:
+            raise RestoreFailed(f"host {connection.initiator} connected with {connection.auth}, but the inventory "
+                                "has no credentials for it")
+        return stored
 
     # -- doctor's repairs --------------------------------------------------------------------
 
@@ -128,7 +144,8 @@ class Repairs(Volumes, Snapshots):
         volume = inv.get(volume_id)
         with self._working_on(volume):
             with inv.write():
-                inv.add_connection(Connection(volume.id, host, {"initiator": host}, volume.updated_at))
+                connector = self.targets.owner(volume).connector_for(host)
+                inv.add_connection(Connection(volume.id, host, connector, volume.updated_at))
                 inv.record(volume, "note", "doctor", detail=f"recorded the ACL of {host} found on the host")
         return inv.get(volume.id)
 

@@ -72,6 +72,7 @@ class Volumes(Exports):
         volume = self._growing(inv.get(ref), size)  # before waiting for the lock: bad input fails at once
         with self._working_on(volume):
             volume = self._growing(inv.get(volume.id), size)  # as the operation that held the lock left it
+            self._require(volume, "extend")  # a state that refuses it is said before anything of LVM is asked
             lvm = self.lvm(volume.volume_group)
             thick_origin = self._thick_origin(volume, lvm)
             volume = self._claim(volume, "extend", values={Guard.SMALLER_THAN: size},
@@ -152,6 +153,14 @@ class Volumes(Exports):
 
     def show(self, ref: str) -> Volume:
         return self.inventory(write=False).get(ref)
+
+    def host_secrets_of(self, volume: Volume) -> dict[str, dict]:
+        """The own credentials of the volume's connected hosts, by host (show --show-secrets)."""
+        if not any(c.auth for c in volume.connections):
+            return {}
+        inv = self.inventory(write=False)
+        family = self.targets.owner(volume).family
+        return {c.initiator: inv.host_credentials(family, c.initiator) or {} for c in volume.connections if c.auth}
 
     def history(self, ref: str) -> list[Event]:
         """A volume's, or a snapshot's (SNAP), deleted ones included."""

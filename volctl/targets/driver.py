@@ -34,6 +34,17 @@ class Secrets:
 
 
 @dataclass(frozen=True)
+class Defect:
+    """What a live export lacks or has wrong (doctor's drift kind, what it is about, why), and
+    what a repair does about it; None: left to the operator (it would take access away)."""
+
+    kind: str
+    subject: str
+    detail: str
+    repair: str | None
+
+
+@dataclass(frozen=True)
 class PersistenceProblem:
     """Why the exports on the host would not come back as they are after a reboot."""
 
@@ -49,12 +60,16 @@ class TargetDriver(ABC):
     family: ClassVar[str]
     protocols: ClassVar[tuple[str, ...]]  # what `target_protocol` values it serves
     what: ClassVar[str]  # how a person calls what it persists ("LIO config"), in messages
+    auth_method: ClassVar[str | None] = None  # how hosts prove themselves with credentials of their own
     data_unit: ClassVar[str]  # what carries a target's data ("LUN 0"), in messages
 
     def __init__(self, lock: FileLock):
         self.lock = lock
         self._pending: set[str] = set()
         self._depth = 0
+        # How long an export may wait for a portal address that is not up yet (restore at boot
+        # sets it; elsewhere a wrong address fails at once). Helpers that bind no address ignore it.
+        self.address_wait = 0.0
 
     # -- names, credentials and formats ------------------------------------------------------
 
@@ -71,10 +86,16 @@ class TargetDriver(ABC):
     def new_secrets(self, volume: Volume) -> Secrets | None:
         """Credentials to store before the volume's first export; None when it has them."""
 
-    def host_secrets(self, host: str, stored: dict | None) -> Secrets | None:
-        """Credentials of the host's own to store before it is first allowed (NVMe's per-host
-        DH-HMAC-CHAP keys); None when it has them, or the helper uses none."""
-        return None
+    @property
+    def default_protocol(self) -> str:
+        """The protocol an export gets when none is asked for."""
+        return self.protocols[0]
+
+    def credentials_for(self, host: str, stored: dict | None) -> tuple[dict | None, Secrets | None]:
+        """The host's own credentials to allow it with (NVMe's per-host DH-HMAC-CHAP keys), and
+        those among them that are new and must be stored before any target has them; (None,
+        None) where the helper, or this host's kernel, uses none."""
+        return None, None
 
     def live_host_secrets(self, host: str) -> dict | None:
         """The host's credentials as the target holds them now (doctor compares them)."""
@@ -88,6 +109,11 @@ class TargetDriver(ABC):
     def host_of(self, connector: dict) -> str:
         """The host a connector names, in the form the target stores it (the connector was
         validated where it entered)."""
+
+    def connector_for(self, host: str) -> dict:
+        """The connector `--initiator HOST` stands for, for this helper's protocol (os-brick's key);
+        a host named for another protocol is a usage error."""
+        return {"initiator": host}
 
     def same_host(self, a: str, b: str) -> bool:
         """Whether two names are one host, as the target compares them."""
@@ -187,6 +213,19 @@ class TargetDriver(ABC):
     def is_whole(self, target: str) -> bool:
         """Whether the live target carries the volume's data (a boot restore that ran before the
         LV was active leaves one without it)."""
+
+    def defects(self, volume: Volume) -> list[Defect]:
+        """What the volume's live export lacks or has wrong."""
+        target = self.target_name(volume)
+        if self.is_whole(target):
+            return []
+        return [Defect("lun_missing", target, f"the target of {volume.name} has no {self.data_unit}: it carries no "
+                       "data (restored before the LV was active?)", "replace the target, with its ACLs")]
+
+    def mend(self, volume: Volume) -> list[str] | None:
+        """Put right in place what defects() finds, taking no host's access away; returns what was
+        done, or None when this helper cannot (the caller replaces a target that carries no data)."""
+        return None
 
     @abstractmethod
     def hosts(self, target: str) -> list[str]:

@@ -58,6 +58,21 @@ class IscsiTarget(TargetDriver):
             raise UsageError("the connector has no 'initiator': an iSCSI export needs the initiator name")
         return host
 
+    @property
+    def default_protocol(self) -> str:
+        return self.iscsi.protocol
+
+    def connector_for(self, host: str) -> dict:
+        from volctl.nvmeof import looks_like_nqn
+
+        if looks_like_nqn(host):
+            raise UsageError(f"{host} is a host NQN, and this export is iSCSI: give the initiator's IQN "
+                             "(or export over nvmet_tcp)")
+        return {"initiator": host}
+
+    def protocol_of(self, volume: Volume) -> str:
+        return volume.export_protocol or self.iscsi.protocol
+
     def same_host(self, a: str, b: str) -> bool:
         """iSCSI names are case-insensitive (RFC 3722), and LIO stores them lower-case."""
         return a.lower() == b.lower()
@@ -66,7 +81,7 @@ class IscsiTarget(TargetDriver):
                         force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
         return iscsi.connection_info(
             volume_id=volume.id, location=volume.provider_location, auth=volume.provider_auth,
-            protocol=self.iscsi.protocol, connector=connector, access_mode=access_mode, force_multipath=force_multipath,
+            protocol=self.protocol_of(volume), connector=connector, access_mode=access_mode, force_multipath=force_multipath,
         )
 
     @staticmethod
@@ -79,7 +94,7 @@ class IscsiTarget(TargetDriver):
     # -- the driver's steps, in iSCSI terms --------------------------------------------------
 
     def _create_export(self, volume: Volume, target: str) -> None:
-        self.create(volume.lv_path, target, self.chap(volume), iser=self.iscsi.protocol == "iser",
+        self.create(volume.lv_path, target, self.chap(volume), iser=self.protocol_of(volume) == "iser",
                     ips=self.iscsi.ips, port=self.iscsi.port)
 
     def _remove_export(self, target: str) -> None:

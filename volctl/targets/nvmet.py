@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from volctl import nvmeof
-from volctl.errors import EnvironmentProblem, TargetFailed
+from volctl.errors import EnvironmentProblem, TargetFailed, UsageError
 from volctl.locks import FileLock
 from volctl.nvmeof import NvmeConfig
 from volctl.targets import nvmet_config
-from volctl.targets.driver import PersistenceProblem, Secrets, TargetDriver
+from volctl.targets.driver import Defect, Secrets, TargetDriver
 from volctl.targets.nvmet_config import ConfigFs
+from volctl.targets.nvmet_saved import SavedNvmet
 
 if TYPE_CHECKING:
     from volctl.model import Volume
@@ -36,11 +37,12 @@ DHCHAP_HASH = "hmac(sha256)"
 _PROBE_HOST = "nqn.2014-08.org.nvmexpress.volctl:probe"
 
 
-class NvmetTarget(TargetDriver):
+class NvmetTarget(SavedNvmet, TargetDriver):
     name = "nvmet"
     family = "nvmet"
     protocols = (nvmeof.PROTOCOL,)
     what = "nvmet config"
+    auth_method = nvmeof.AUTH_METHOD
     data_unit = "its namespace"
 
     def __init__(self, runner: Runner, lock: FileLock, root: Path = CONFIGFS_NVMET, save_file: Path = SAVE_FILE,
@@ -52,7 +54,6 @@ class NvmetTarget(TargetDriver):
         self.save_file = save_file
         self.nvme = nvme
         self.auth = auth
-        self.address_wait = 0.0  # seconds to wait for a portal address to appear (restore at boot)
 
     # -- names, credentials and formats ------------------------------------------------------
 
@@ -68,14 +69,18 @@ class NvmetTarget(TargetDriver):
     def location(self, volume: Volume) -> str:
         return nvmeof.provider_location(self.nvme.ips, self.nvme.port, self.target_name(volume), self.nvme.ns_id)
 
-    def host_of(self, connector: dict) -> str:
-        from volctl.errors import UsageError
+    def connector_for(self, host: str) -> dict:
+        if not nvmeof.looks_like_nqn(host):
+            raise UsageError(f"{host} is not a host NQN, and this export is NVMe/TCP: give the host's NQN "
+                             "(/etc/nvme/hostnqn on the host)")
+        return {"nqn": host}
 
+    def host_of(self, connector: dict) -> str:
         host = connector.get("nqn")
         if not isinstance(host, str):
             raise UsageError("the connector has no 'nqn': an NVMe/TCP export needs the host's NQN "
                              "(os-brick's connector properties have it; or --initiator <host NQN>)")
-        return host
+        return nvmeof.host_nqn(host)
 
     def connection_info(self, volume: Volume, connector: dict, access_mode: str,
                         force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
@@ -146,14 +151,16 @@ class NvmetTarget(TargetDriver):
                                      f"({AUTH_KERNEL_OPTION}; Debian 12's backports kernel has it): not exporting")
         return False
 
-    def host_secrets(self, host: str, stored: dict | None) -> Secrets | None:
-        """The host's DH-HMAC-CHAP keys to store before it is allowed: new ones on its first
-        connect where the export authenticates; None when it has them or none are used."""
-        if stored or not self.authenticates():
-            return None
+    def credentials_for(self, host: str, stored: dict | None) -> tuple[dict | None, Secrets | None]:
+        """The host's DH-HMAC-CHAP keys where exports authenticate: its stored pair, or a new one
+        on its first connect (one pair per host NQN, for every subsystem that allows it)."""
+        if not self.authenticates():
+            return None, None
+        if stored:
+            return stored, None
         keys = nvmeof.generate_host_keys()
-        return Secrets({"dhchap_key": keys.host_key, "dhchap_ctrl_key": keys.ctrl_key},
-                       f"generated DH-HMAC-CHAP keys for host {host}, not shown")
+        fields = {"dhchap_key": keys.host_key, "dhchap_ctrl_key": keys.ctrl_key}
+        return fields, Secrets(fields, f"generated DH-HMAC-CHAP keys for host {host}, not shown")
 
     # -- making and removing -----------------------------------------------------------------
 
@@ -277,6 +284,10 @@ class NvmetTarget(TargetDriver):
         try:
             if not entry.is_dir():
                 self.fs.mkdir(entry)
+            if host_secrets and not (entry / "dhchap_key").exists():
+                # a host that authenticated before (another kernel) must not now connect without it
+                raise EnvironmentProblem(f"host {host} authenticates with DH-HMAC-CHAP, which this kernel's nvmet "
+                                         f"cannot ({AUTH_KERNEL_OPTION}): not allowing it without")
             if host_secrets:
                 self._write(entry / "dhchap_hash", DHCHAP_HASH)
                 self._write(entry / "dhchap_key", host_secrets["dhchap_key"])
@@ -311,6 +322,42 @@ class NvmetTarget(TargetDriver):
         namespace = self._namespace(target)
         return self._read(namespace / "enable") == "1" and bool(self._read(namespace / "device_path"))
 
+    def defects(self, volume: Volume) -> list[Defect]:
+        target = self.target_name(volume)
+        subsystem, namespace = self._subsystem(target), self._namespace(target)
+        found = []
+        if self._read(subsystem / "attr_allow_any_host") == "1":
+            found.append(Defect("open_to_any_host", target, f"the subsystem of {volume.name} lets any host connect "
+                                "(attr_allow_any_host = 1): its allowed_hosts and keys are not asked for", None))
+        device = self._read(namespace / "device_path")
+        if not namespace.is_dir() or self._read(namespace / "enable") != "1" or device != volume.lv_path:
+            state = "missing" if not namespace.is_dir() else f"on {device or 'no device'}, " + \
+                ("enabled" if self._read(namespace / "enable") == "1" else "disabled")
+            found.append(Defect("namespace", f"{target} namespace {self.nvme.ns_id}",
+                                f"the namespace of {volume.name} is {state}, not enabled on {volume.lv_path}",
+                                "enable it on the LV"))
+        for port_id, ip in self._ports():
+            port = self.root / "ports" / str(port_id)
+            if not (port / "subsystems" / target).is_symlink():
+                found.append(Defect("port_unlinked", f"port {port_id}", f"the subsystem of {volume.name} is not on "
+                                    f"port {port_id} ({ip}:{self.nvme.port})" + ("" if port.is_dir() else ", which is missing"),
+                                    "make the port and link the subsystem"))
+        return found
+
+    def mend(self, volume: Volume) -> list[str]:
+        """The namespace on the LV and enabled, the subsystem on every port; never
+        allow_any_host (a subsystem open to any host is the operator's to close)."""
+        target = self.target_name(volume)
+        done = [d.repair for d in self.defects(volume) if d.repair]
+        if done:
+            with self.changing(target):
+                try:
+                    self._ensure_namespace(volume, target)
+                    self._link_ports(target)
+                except OSError as e:
+                    raise self._failed(f"mend subsystem {target}", e) from None
+        return done
+
     def hosts(self, target: str) -> list[str]:
         allowed = self._subsystem(target) / "allowed_hosts"
         return sorted(p.name for p in allowed.iterdir()) if allowed.is_dir() else []
@@ -319,101 +366,3 @@ class NvmetTarget(TargetDriver):
         entry = self.root / "hosts" / host
         key = self._read(entry / "dhchap_key")
         return {"dhchap_key": key, "dhchap_ctrl_key": self._read(entry / "dhchap_ctrl_key")} if key else None
-
-    # -- persistence: nvmetcli's JSON, the touched entries only ------------------------------
-
-    @property
-    def persisted_to(self) -> str:
-        return str(self.save_file)
-
-    def _dump_subsystem(self, nqn: str) -> dict | None:
-        return nvmet_config.subsystem(self.root, nqn)
-
-    def _dump_host(self, host: str) -> dict | None:
-        return nvmet_config.host(self.root, host)
-
-    def _read_saved(self) -> dict | None:
-        return nvmet_config.read(self.save_file)
-
-    def _persist(self, targets: frozenset[str]) -> None:
-        if not targets:
-            return
-        try:
-            document = self._read_saved()
-        except EnvironmentProblem:
-            document = None  # unreadable: as a full save would, write it anew
-        if document is None:
-            self._save_all()
-            return
-        try:
-            subsystems = {s["nqn"]: s for s in document.get("subsystems", []) if isinstance(s, dict) and "nqn" in s}
-            hosts = {h["nqn"]: h for h in document.get("hosts", []) if isinstance(h, dict) and "nqn" in h}
-            touched_hosts = {h for nqn in targets for h in subsystems.get(nqn, {}).get("allowed_hosts", [])}
-            for nqn in targets:
-                dumped = self._dump_subsystem(nqn)
-                if dumped is None:
-                    subsystems.pop(nqn, None)
-                else:
-                    subsystems[nqn] = dumped
-                    touched_hosts |= set(dumped["allowed_hosts"])
-            for host in touched_hosts:
-                dumped = self._dump_host(host)
-                if dumped is None:
-                    hosts.pop(host, None)
-                else:
-                    hosts[host] = dumped
-            ports = {p["portid"]: p for p in document.get("ports", []) if isinstance(p, dict) and "portid" in p}
-            for port_id, _ in self._ports():
-                port = self.root / "ports" / str(port_id)
-                if port.is_dir():
-                    ports[port_id] = nvmet_config.port(port)
-                else:
-                    ports.pop(port_id, None)
-        except OSError as e:
-            raise self._failed("read the subsystems to save", e) from None
-        document.update(subsystems=[subsystems[k] for k in sorted(subsystems)], hosts=[hosts[k] for k in sorted(hosts)],
-                        ports=[ports[k] for k in sorted(ports)])
-        document.setdefault("discovery", {})
-        nvmet_config.write(self.save_file, document)
-
-    def _save_all(self) -> None:
-        try:
-            subsystems = [self._dump_subsystem(nqn) for nqn in self._targets()]
-            hosts_dir = self.root / "hosts"
-            hosts = [self._dump_host(h.name) for h in sorted(hosts_dir.iterdir())] if hosts_dir.is_dir() else []
-            ports = [nvmet_config.port(port) for port in self._port_dirs()]
-        except OSError as e:
-            raise self._failed("read the running config", e) from None
-        nvmet_config.write(self.save_file, {"discovery": {}, "hosts": [h for h in hosts if h], "ports": ports,
-                                            "subsystems": [s for s in subsystems if s]})
-
-    def unsaved(self) -> list[str]:
-        """volctl's subsystems whose saved entry (the subsystem, its hosts' keys) differs from the live one."""
-        document = self._read_saved() or {}
-        stored = {s.get("nqn"): s for s in document.get("subsystems", []) if isinstance(s, dict)}
-        stored_hosts = {h.get("nqn"): h for h in document.get("hosts", []) if isinstance(h, dict)}
-        ours = lambda nqn: self.volume_id_of(nqn or "") is not None  # noqa: E731
-        names = {n for n in stored if ours(n)} | {n for n in self._targets() if ours(n)}
-        differ = []
-        for nqn in sorted(names):
-            live = self._dump_subsystem(nqn)
-            saved = stored.get(nqn)
-            if live != saved:
-                differ.append(nqn)
-            elif live and any(self._dump_host(h) != stored_hosts.get(h) for h in live["allowed_hosts"]):
-                differ.append(nqn)
-        return differ
-
-    def persistence_problems(self) -> list[PersistenceProblem]:
-        path = str(self.save_file)
-        try:
-            differ = self.unsaved()
-        except EnvironmentProblem as e:
-            return [PersistenceProblem("saved_config", path, str(e))]
-        if not differ:
-            return []
-        if not self.save_file.exists():
-            return [PersistenceProblem("saved_config", path,
-                                       "no saved nvmet config: the subsystems would not come back after a reboot")]
-        return [PersistenceProblem("saved_config", path,
-                                   f"the saved nvmet config differs from the running one for: {', '.join(differ)}")]
