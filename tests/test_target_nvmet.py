@@ -207,7 +207,9 @@ def test_connection_info_with_and_without_keys(nvmet):
     located = volume(location=f"127.0.0.1:4420 tcp {NQN} 10")
     plain = nvmet.connection_info(located, {"nqn": HOST}, "rw")
     assert plain == {"driver_volume_type": "nvmeof", "data": {
-        "target_portal": "127.0.0.1", "target_port": "4420", "nqn": NQN, "transport_type": "tcp", "ns_id": "10"}}
+        "target_portal": "127.0.0.1", "target_port": "4420", "nqn": NQN, "transport_type": "tcp", "ns_id": "10",
+        # what Cinder's volume manager adds to every protocol's
+        "encrypted": False, "qos_specs": None, "access_mode": "rw", "cacheable": False, "enforce_multipath": False}}
     secrets = keys()
     authed = nvmet.connection_info(located, {"nqn": HOST}, "rw", host_secrets=secrets)["data"]
     assert (authed["auth_method"], authed["dhchap_secret"], authed["dhchap_ctrl_secret"]) == \

@@ -12,6 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from volctl.connection import manager_options
 from volctl.errors import UsageError, quoted
 
 PROTOCOLS = ("iscsi", "iser")
@@ -182,11 +183,5 @@ def connection_info(
     chap = parse_provider_auth(auth)
     if chap:
         data.update(auth_method="CHAP", auth_username=chap.username, auth_password=chap.password)
-    data.update(
-        encrypted=False,
-        qos_specs=None,
-        access_mode=access_mode,
-        cacheable=False,
-        enforce_multipath=bool(connector.get("enforce_multipath", False)),
-    )
+    data.update(manager_options(connector, access_mode))
     return {"driver_volume_type": protocol, "data": data}

@@ -230,6 +230,25 @@ if [ "$stamp_want" != "$stamp_have" ] || [ ! -x "$TOOLS/bin/cinder-rtstool" ] \
     done_steps+=("tools venv")
 fi
 
+# --- 3b. Cinder itself, whole (its own venv) -----------------------------------
+# Cinder 29 with every dependency, for the tests that run Cinder's own code beside volctl's: its
+# NVMeOF target's formats for the same inputs, and its LVM driver adopting volctl's volumes. Only
+# those tests use it. (The tools venv above has cinder without its dependencies: rtstool only.)
+CINDER=$CACHE/cinder
+CINDER_PIN=cinder==29.0.0
+if [ "$CINDER_PIN" != "$(cat "$CINDER/.vmrun-stamp" 2>/dev/null || true)" ] || [ ! -x "$CINDER/bin/python" ]; then
+    log "building the Cinder venv with $PY ($CINDER_PIN and its dependencies)"
+    rm -rf "$CINDER"
+    "$PY" -m venv "$CINDER"
+    "$CINDER/bin/pip" install -q --disable-pip-version-check "$CINDER_PIN" >"$CACHE/setup-cinder.log" 2>&1 \
+        || { cat "$CACHE/setup-cinder.log" >&2; die "pip install $CINDER_PIN failed"; }
+    "$CINDER/bin/python" -m compileall -q "$CINDER/lib" >/dev/null 2>&1 || true
+    PYTHONWARNINGS=ignore "$CINDER/bin/python" -c "from cinder import objects; objects.register_all(); import cinder.volume.targets.nvmeof, cinder.volume.drivers.lvm" \
+        || die "the Cinder venv's imports fail"
+    echo "$CINDER_PIN" >"$CINDER/.vmrun-stamp"
+    done_steps+=("cinder venv")
+fi
+
 # --- 4. volctl as an operator installs it -------------------------------------
 # The container tests in the guest run this copy, made by the README's operator command
 # (scripts/install), not the checkout's editable .venv; rebuilt whenever volctl's source changes.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from volctl import nvmeof
+from volctl.connection import manager_options
 from volctl.errors import EnvironmentProblem, TargetFailed, UsageError
 from volctl.locks import FileLock
 from volctl.nvmeof import NvmeConfig
@@ -87,7 +88,7 @@ class NvmetTarget(SavedNvmet, TargetDriver):
         keys = nvmeof.HostKeys(host_secrets["dhchap_key"], host_secrets["dhchap_ctrl_key"]) if host_secrets else None
         data = nvmeof.connection_properties(volume_id=volume.id, location=volume.provider_location,
                                             version=self.nvme.conn_info_version, keys=keys)
-        return {"driver_volume_type": nvmeof.DRIVER_VOLUME_TYPE, "data": data}
+        return {"driver_volume_type": nvmeof.DRIVER_VOLUME_TYPE, "data": {**data, **manager_options(connector, access_mode)}}
 
     # -- configfs ----------------------------------------------------------------------------
 
