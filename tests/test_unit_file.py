@@ -44,11 +44,12 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     assert done.returncode == 0 and problems == [], done.stdout + done.stderr
 
 
-def test_ordered_after_configfs_file_systems_lvm_and_the_hosts_lio_unit():
+def test_ordered_after_configfs_file_systems_lvm_and_the_hosts_lio_and_nvmet_units():
     values = unit_values(UNIT.read_text())
     after = set(values["Unit.After"])
     assert {"sys-kernel-config.mount", "local-fs.target", "lvm2-monitor.service",
-            "rtslib-fb-targetctl.service", "target.service"} <= after
+            "rtslib-fb-targetctl.service", "target.service", "nvmet.service"} <= after
     assert values["Unit.Requires"] == ["sys-kernel-config.mount"]
-    assert set(values["Unit.PartOf"]) == {"rtslib-fb-targetctl.service", "target.service"}
+    # nvmetcli's nvmet.service clears every subsystem when it stops or restarts: restore after it
+    assert set(values["Unit.PartOf"]) == {"rtslib-fb-targetctl.service", "target.service", "nvmet.service"}
     assert values["Service.Type"] == ["oneshot"] and values["Install.WantedBy"] == ["multi-user.target"]
