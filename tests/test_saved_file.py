@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from volctl import files
 from volctl.errors import EnvironmentProblem
 from volctl.targets import saved
 from volctl.targets.saved import SavedTarget
@@ -204,7 +205,7 @@ def test_write_is_json_one_entry_a_line_mode_0600_and_leaves_no_temp_file(tmp_pa
                                                           max_size=3), max_size=3),
                                  st.integers(), st.text(max_size=5), st.none())))
 def test_the_text_reads_back_as_the_document_whatever_it_holds(document):
-    assert json.loads(saved.text(document)) == document
+    assert json.loads(files.json_lines(document)) == document
 
 
 def test_write_over_a_world_readable_file_makes_it_0600(tmp_path, open_umask):

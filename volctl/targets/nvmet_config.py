@@ -105,5 +105,6 @@ def read(path: Path) -> dict | None:
 
 
 def write(path: Path, document: dict) -> None:
-    """As nvmetcli's save_to_file: sorted keys, indented, 0600, atomic and durable (it holds the keys)."""
-    files.write_private(path, json.dumps(document, sort_keys=True, indent=2) + "\n", "saved nvmet config")
+    """As nvmetcli's save_to_file: sorted keys, 0600, atomic and durable (it holds the keys); one
+    subsystem, host or port a line (json's C encoder: see files.json_lines)."""
+    files.write_private(path, files.json_lines(document), "saved nvmet config")

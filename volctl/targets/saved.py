@@ -63,29 +63,9 @@ def restorable_by_older_rtslib(document: dict) -> bool:
     return changed
 
 
-def text(document: dict) -> str:
-    """The file's text: sorted keys, one storage object, target or fabric module per line. Each
-    line comes from json's C encoder; indent= would take its pure-Python one, which spent 88 of a
-    100 s `connect` at 1,000 targets under TCG (cProfile, BENCHMARKS.md), while this stays a
-    file a person can read a target at a time (rtslib's own save indents; both load the same)."""
-    lines = ["{"]
-    keys = sorted(document)
-    for i, key in enumerate(keys):
-        value, comma = document[key], "," if i < len(keys) - 1 else ""
-        if isinstance(value, list) and value:
-            lines.append(f"  {json.dumps(key)}: [")
-            last = len(value) - 1
-            lines += [f"    {json.dumps(entry, sort_keys=True)}{',' if j < last else ''}" for j, entry in enumerate(value)]
-            lines.append(f"  ]{comma}")
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def write(path: Path, document: dict) -> None:
     """Atomically and durably, 0600 (it holds the CHAP passwords)."""
-    files.write_private(path, text(document), "saved LIO config")
+    files.write_private(path, files.json_lines(document), "saved LIO config")
 
 
 def merged(document: dict, iqn: str, target: dict | None, storage_object: dict | None) -> dict:
