@@ -79,7 +79,8 @@ class VolctlGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="volctl")
 @click.pass_context
 def cli(ctx: click.Context, db: str, config: str | None, as_json: bool, verbose: bool) -> None:
-    """Cinder's LVM + LIO iSCSI attach flow on one host: volumes, exports, connections, attachments.
+    """Cinder's LVM attach flow on one host, over LIO iSCSI or nvmet NVMe/TCP: volumes, exports,
+    connections, attachments.
 
     \b
     volctl create --size 1 --name v1

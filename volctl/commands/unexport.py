@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @json_option
 @click.pass_obj
 def unexport(app: App, *, volume: str) -> None:
-    """Remove a volume's iSCSI target (cinder-rtstool delete, save); refused while attached.
+    """Remove a volume's export (its iSCSI target or NVMe/TCP subsystem, saved); refused while attached.
 
     \b
     volctl unexport v1
