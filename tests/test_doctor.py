@@ -182,12 +182,26 @@ def test_missing_lv_is_expected_after_a_failed_create_or_delete(volctl, service,
     assert_clean(volctl)
 
 
-def test_lv_size_that_differs_from_the_inventory_is_reported(volctl, service, host, db_path):
+def test_an_lv_larger_than_recorded_is_an_extend_that_outran_its_record_and_is_recorded(volctl, service, host):
+    """A power cut after lvextend can lose the extend's claim and settle: the LV is larger by whole
+    GiB. --repair records the LV's size, as it does for a volume stuck extending."""
     volume = service.create(size=1, name="v1").volume
     on_host(host, "lvextend", "-L", "3g", lv(volume))
+    seen = doctor(volctl)
+    assert (seen.exit_code, found(seen)) == (5, [("lv_size", "v1", volume.lv_path)])
+    assert seen.json()["drift"][0]["repair"] == "record 3 GiB"
+    repaired = doctor(volctl, "--repair")
+    assert repaired.exit_code == 0 and repaired.json()["drift"][0]["repaired"] is True
+    assert service.show("v1").size == 3 and host.lvs[(VG, volume.lv_name)]["size"] == 3 * GIB
+    assert "an extend whose record was lost" in service.history("v1")[-1].detail
+    assert doctor(volctl).exit_code == 0
+
+
+def test_an_lv_smaller_than_recorded_is_left_to_the_operator(volctl, service, host, db_path):
+    volume = service.create(size=3, name="v1").volume
+    host.lvs[(VG, volume.lv_name)]["size"] = 2 * GIB  # volctl never shrinks: not its doing
     assert_left_to_operator(volctl, host, db_path, [("lv_size", "v1", volume.lv_path)])
-    assert host.lvs[(VG, volume.lv_name)]["size"] == 3 * GIB
-    assert service.show("v1").size == 1
+    assert service.show("v1").size == 3
 
 
 # -- orphaned targets: deleted only when nobody can log in ------------------------------------
@@ -446,8 +460,9 @@ def test_a_stuck_volume_is_reported_with_other_drift_of_others(volctl, service, 
     assert found(seen) == sorted([("stuck", "stuck", "attaching"), ("lv_size", "sized", sized.lv_path),
                                   ("acl_missing", "v3", INITIATOR_1), ("lv_orphaned", None, f"/dev/{VG}/{ORPHAN_LV}")])
     repaired = doctor(volctl, "--repair")
-    assert {d["kind"] for d in repaired.json()["drift"] if not d["repaired"]} == {"lv_size", "lv_orphaned"}
-    assert found(doctor(volctl)) == sorted([("lv_size", "sized", sized.lv_path), ("lv_orphaned", None, f"/dev/{VG}/{ORPHAN_LV}")])
+    assert {d["kind"] for d in repaired.json()["drift"] if not d["repaired"]} == {"lv_orphaned"}
+    assert found(doctor(volctl)) == [("lv_orphaned", None, f"/dev/{VG}/{ORPHAN_LV}")]
+    assert service.show("sized").size == 2
 
 
 def test_doctor_without_any_inventory_still_sees_the_hosts_orphans(volctl, host, db_path):

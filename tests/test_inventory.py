@@ -204,6 +204,15 @@ def test_permission_warnings(path):
     inventory.close()
 
 
+def test_every_commit_is_synced_to_the_disk(path):
+    """synchronous = FULL, on the connections of writers and readers alike: in WAL mode NORMAL
+    is durable against a crash of volctl, but a power cut may roll back what had committed."""
+    for create in (True, False):
+        inv = Inventory.open(path, create=create)
+        assert inv.db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        inv.close()
+
+
 def test_wal_journal_mode(inv, path):
     assert inv.db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     other = sqlite3.connect(path)

@@ -122,8 +122,11 @@ class Doctor:
                               volume.id, volume.name)]
             return []
         if lv.size_bytes != volume.size * GIB and volume.status != Status.EXTENDING:
+            # An LV larger by whole GiB is an extend whose record was lost (a power cut after
+            # lvextend): recorded as the LV is, as a stuck extending is. Smaller is not volctl's doing.
+            outran = lv.size_bytes > volume.size * GIB and lv.size_bytes % GIB == 0 and volume.status not in TRANSIENT
             return [Drift("lv_size", volume.lv_path, f"LV is {lv.size_bytes} bytes; the inventory says {volume.size} GiB",
-                          volume.id, volume.name)]
+                          volume.id, volume.name, repair=f"record {lv.size_bytes // GIB} GiB" if outran else None)]
         return []
 
     def _export(self, volume: Volume, live: dict[str, set[str]], notes: list[str]) -> list[Drift]:
@@ -278,6 +281,9 @@ class Doctor:
             return False
         if item.kind == "stuck":
             svc.settle_abandoned(item.volume_id)
+            return False
+        if item.kind == "lv_size":
+            svc.record_lv_size(item.volume_id)
             return False
         if item.kind in ("target_missing", "lun_missing", "acl_missing", "namespace", "port_unlinked", "host_keys"):
             return svc.restore_export(item.volume_id)[1]  # the same code as `volctl restore`

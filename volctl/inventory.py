@@ -91,7 +91,11 @@ class Inventory(AttachmentRows, EventRows, SnapshotRows):
             _refuse_foreign(has_tables, applied, str(file))
             if create:
                 _use_wal(conn, busy_timeout)
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a transaction that has committed is on the disk (WAL synced at each commit).
+            # NORMAL is durable against a crash of volctl, not of the host: a power cut could roll
+            # back a claim made before LVM or LIO was touched, or a connect that printed its
+            # credentials (README "Guarantees"; BENCHMARKS.md measures what it costs).
+            conn.execute("PRAGMA synchronous = FULL")
             if _pending(db, applied):
                 inventory = cls(db, str(file))
                 with inventory.write():

@@ -108,6 +108,24 @@ class Repairs(Volumes, Snapshots):
                 detail += f"; size {fields['size']} GiB as the LV is"
             return self._settle_as(volume, action, outcome, detail, fields)
 
+    def record_lv_size(self, volume_id: str) -> Volume:
+        """An LV larger, by whole GiB, than the inventory records: an extend whose record did not
+        reach the disk (its claim and settle lost to a power cut after lvextend). The size is
+        recorded as the LV has it; a volume being worked on, or an LV not larger, is left alone."""
+        inv = self.inventory()
+        volume = inv.get(volume_id)
+        with self._working_on(volume):
+            volume = inv.get(volume.id)
+            lv = self.lvm(volume.volume_group).get(volume.lv_name)
+            if lv is None or lv.size_bytes <= volume.size * GIB or lv.size_bytes % GIB or volume.status in ABANDONED:
+                raise VolctlError(f"{volume.name}: its LV is not larger than recorded by whole GiB now; run doctor again")
+            with inv.write():
+                inv.update(volume.id, size=lv.size_bytes // GIB)
+                inv.record(volume, "note", "doctor", detail=f"repaired: the LV is {lv.size_bytes // GIB} GiB, the inventory "
+                                                              f"said {volume.size} GiB (an extend whose record was lost); "
+                                                              "size recorded as the LV is")
+            return inv.get(volume.id)
+
     def settle_abandoned_snapshot(self, snapshot_id: str) -> Snapshot:
         """settle_abandoned for a snapshot; a restoring one is failed when the revert consumed its LV."""
         inv = self.inventory()
