@@ -104,7 +104,8 @@ class Invocation:
 
 @dataclass
 class Steps:
-    faults: list[Fault] = field(default_factory=list)
+    # each fault with the count of its step when it was armed: its nth is counted from there
+    faults: list[tuple[Fault, int]] = field(default_factory=list)
     hang: Hang | None = None
     log_path: str | None = None  # tests/fakebin.py's call log
     state: str | None = None  # its state file, whose lock orders every entry
@@ -116,7 +117,7 @@ class Steps:
     @classmethod
     def from_env(cls) -> Steps:
         e = os.environ
-        return cls(faults=[Fault(**f) for f in json.loads(e.get("HELPER_FAULTS") or "[]")],
+        return cls(faults=[(Fault(**f), 0) for f in json.loads(e.get("HELPER_FAULTS") or "[]")],
                    hang=Hang(**json.loads(e["HELPER_HANG"])) if e.get("HELPER_HANG") else None,
                    log_path=e.get("FAKEHOST_LOG") or None, state=e.get("FAKEHOST_STATE") or None,
                    lock=e.get("FAKEHOST_LOCK") or None, delay=float(e.get("FAKEHOST_DELAY") or 0))
@@ -124,7 +125,8 @@ class Steps:
     # -- test controls (in-process worlds) -----------------------------------------------------
 
     def fail(self, fault: Fault) -> None:
-        self.faults.append(fault)
+        """From now: the fault's nth is the nth invocation of its step from here on."""
+        self.faults.append((fault, self.counts[fault.step]))
 
     def clear(self) -> None:
         self.faults.clear()
@@ -136,7 +138,7 @@ class Steps:
         self.counts[step] += 1
         n = self.counts[step]
         self.seen.append(step)
-        fault = next((f for f in self.faults if f.step == step and f.hits(n)), None)
+        fault = next((f for f, base in self.faults if f.step == step and f.hits(n - base)), None)
         hang = self.hang if self.hang is not None and self.hang.step == step and self.hang.nth == n else None
         invocation = Invocation(self, step, n, fault, hang)
         self.log("start", invocation)

@@ -228,6 +228,10 @@ class World:
         self.steps.seen.clear()
         self.host.calls.clear()
 
+    def lvm_calls(self) -> list[list[str]]:
+        """The FakeHost's calls that are not the helper's (LVM, udevadm, dd)."""
+        return [c for c in self.host.calls if c[0] != RTSTOOL]
+
     def failure_filed(self, events, fault: Fault) -> bool:
         """Whether history files the failed step itself (only a program's run is filed)."""
         return True
