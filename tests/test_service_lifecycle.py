@@ -1,7 +1,7 @@
 """Lifecycle use cases on VolumeService: unreserve, detach, disconnect, unexport, delete, extend,
 reset-state; once per target helper (tests/worlds.py), asserted at the helper seam: the
-inventory, history, the helper steps run, what is live and what is persisted. The cinder-rtstool
-command lines of these flows are tests/test_target_lioadm.py's and tests/test_cli_flow.py's."""
+inventory, history, the helper steps run, what is live and what is persisted. The lioadm helper's
+command lines for these flows are tests/test_target_lioadm.py's and tests/test_cli_flow.py's."""
 
 from __future__ import annotations
 

@@ -385,3 +385,27 @@ def test_export_again_without_the_iscsi_fabric_in_configfs_asks_get_targets_once
         ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "create"], ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "save"],
     ]
     assert iqn in host.targets
+
+
+@pytest.mark.parametrize("command", ["export", "connect"])
+def test_a_portal_in_use_leaves_a_half_made_target_that_the_service_removes(volctl, host, configfs, command):
+    """rtstool makes the storage object, target, TPG and LUN before binding the portals: a port in
+    use leaves all of them behind with exit 1 (and a second create would return at once, finding
+    the storage object). The call that ran create deletes the target again and records no export;
+    the same command works once the port is free. (Every helper's half-made target:
+    tests/test_cli_failures.py.)"""
+    args = ("export", "v1") if command == "export" else ("connect", "v1", "--initiator", INITIATOR)
+    assert volctl("create", "--size", "1", "--name", "v1").exit_code == 0
+    host.busy_portals.add("127.0.0.1:3260")
+    r = volctl(*args)
+    assert r.exit_code == 6, (r.exit_code, r.stdout, r.stderr)
+    assert "cinder-rtstool create" in r.stderr and "exit code 1" in r.stderr and "Could not create NetworkPortal" in r.stderr
+    creates = [i for i, c in enumerate(host.calls) if c[:2] == ["cinder-rtstool", "create"]]
+    deletes = [i for i, c in enumerate(host.calls) if c[:2] == ["cinder-rtstool", "delete"]]
+    assert creates and deletes and deletes[0] > creates[0], "the half-made target was never deleted"
+    assert host.targets == {} and list(configfs.iterdir()) == []
+    doc = volctl("show", "v1", "--json").json()
+    assert (doc["status"], doc["provider_location"], doc["connections"]) == ("available", None, [])
+    host.busy_portals.clear()
+    assert volctl(*args).exit_code == 0
+    assert set(host.targets) == {PREFIX + doc["lv_path"].split("/")[-1]}

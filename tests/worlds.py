@@ -233,8 +233,9 @@ class World:
         return [c for c in self.host.calls if c[0] != RTSTOOL]
 
     def failure_filed(self, events, fault: Fault) -> bool:
-        """Whether history files the failed step itself (only a program's run is filed)."""
-        return True
+        """Whether history files the failed step itself. Only a program's run is filed (as a
+        command, with its exit code): a helper whose steps are not programs has nothing to file."""
+        return not self.commands
 
     # views
     def live(self) -> dict[str, set[str]]:
@@ -306,9 +307,14 @@ class LioadmWorld(World):
         return [STEP_OF_SUBCOMMAND[c[1]] for c in self.host.calls if c[0] == RTSTOOL]
 
     def failure_filed(self, events, fault: Fault) -> bool:
+        """The failed cinder-rtstool call is in history, with exit code 1 and its stderr."""
         prefix = (RTSTOOL, RTSTOOL_SUBCOMMAND[fault.step])
-        return any(e.kind == "command" and tuple(e.argv[:2]) == prefix and e.exit_code == 1 and fault.text in (e.detail or "")
-                   for e in events)
+        for e in events:
+            e = e if isinstance(e, dict) else dataclasses.asdict(e)
+            if (e["kind"] == "command" and tuple(e["argv"][:2]) == prefix and e["exit_code"] == 1
+                    and fault.text in (e["detail"] or "")):
+                return True
+        return False
 
     def live(self):
         return {iqn: set(t.acls) for iqn, t in self.host.targets.items()}
