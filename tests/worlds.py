@@ -394,6 +394,19 @@ class ProcessWorld:
     def __getattr__(self, name):  # the traits' names and formats
         return getattr(self.traits, name)
 
+    def cli(self, *args: str):
+        """`volctl ARGS` in the test's own process, on the shared host and inventory (what is quick
+        to check after a real process did the work); a tests/fakebin.py Proc."""
+        from click.testing import CliRunner
+        from fakebin import Proc
+
+        from volctl.cli import App, cli
+
+        with self.fb.service() as service:
+            result = CliRunner().invoke(cli, ["--db", str(self.fb.db), *args], obj=App(_service=service),
+                                        catch_exceptions=False)
+        return Proc(tuple(args), result.exit_code, result.stdout, result.stderr)
+
     # -- faults and hangs, for a real process -----------------------------------------------------------
 
     def fail_env(self, step: str, *, echo: bool = False) -> dict[str, str]:
@@ -407,6 +420,13 @@ class ProcessWorld:
             return {"FAKEHOST_HANG": f"{RTSTOOL} {RTSTOOL_SUBCOMMAND[step]}@{nth}", "FAKEHOST_HANG_WHEN": when,
                     "FAKEHOST_HANG_MARKER": str(marker)}
         return steps_env(hang=Hang(step, when, nth, str(marker)))
+
+    def hung_at(self, marker: dict) -> str:
+        """The step (or LVM program) a hang's marker names."""
+        if "step" in marker:
+            return marker["step"]
+        argv = marker["argv"]
+        return STEP_OF_SUBCOMMAND[argv[1]] if argv[0] == RTSTOOL else argv[0]
 
     def in_process_fail(self, step: str, *, echo: bool = False) -> None:
         """In the test's own process (a service from in_process_service): every invocation fails."""
