@@ -163,7 +163,8 @@ class Steps:
                  "step": invocation.step, "ns": time.monotonic_ns()}
         if self.lock:
             entry["locked"] = held_by(self.lock, os.getpid())
-        sys.path.insert(0, str(Path(__file__).parent))
+        if str(Path(__file__).parent) not in sys.path:
+            sys.path.insert(0, str(Path(__file__).parent))
         from fakebin import append_log
 
         append_log(Path(self.state), Path(self.log_path), entry)
