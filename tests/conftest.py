@@ -31,19 +31,20 @@ INITIATOR_2 = "iqn.1993-08.org.debian:01:abcdef123456"
 
 def pytest_addoption(parser):
     parser.addoption("--helper", action="append", default=[], choices=HELPERS,
-                     help="run the behaviour suites over this target helper only (repeatable; default: every one)")
+                     help="run only the behaviour suites' runs over this target helper (repeatable)")
 
 
 def pytest_collection_modifyitems(config, items):
-    """--helper: leave out the other helpers' runs of the suites (scripts/check-guarantees runs a
-    mutant's tests once per helper this way)."""
+    """--helper: only the tests that run once per helper, and only their runs over the helpers
+    chosen (scripts/check-guarantees runs a mutant's suites once per helper this way)."""
     chosen = config.getoption("helper")
     if not chosen:
         return
     keep, drop = [], []
     for item in items:
-        helper = getattr(item, "callspec", None) and item.callspec.params.get("helper")
-        (drop if helper is not None and helper not in chosen else keep).append(item)
+        callspec = getattr(item, "callspec", None)
+        helper = callspec.params.get("helper") if callspec is not None else None
+        (keep if helper in chosen else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
