@@ -300,7 +300,9 @@ def test_external_steps_of_one_volume_never_interleave(proc_world):
         assert [c[0] for c, p in zip(commands, procs) if p.exit_code == 0].count("delete") <= 1
         records = pw.step_records(seq)
         assert_volume_steps_never_interleave(records, {vid: procs})
-        assert assert_helper_steps_never_overlap(records) > 0
+        steps = assert_helper_steps_never_overlap(records)
+        exported = [c for c, p in zip(commands, procs) if c[0] in ("connect", "export") and p.exit_code == 0]
+        assert steps > 0 or not exported  # a delete that went first leaves nothing to export
         fb.transitions(vid)
     assert fb.run("doctor", "--stale-after", "0").exit_code == 0
     fb.check_inventory()
