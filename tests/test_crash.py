@@ -191,7 +191,8 @@ def test_kill_at_step_boundary(proc_world, helper, flow, step, when):
     if spec.busy is not None:
         assert volume.status == spec.busy  # the claim was made and nobody settled it
 
-    # 1. doctor sees exactly what the crash left (doctor in this process: the crash was the real one)
+    # 1. doctor sees exactly what the crash left (doctor, its repair and the operator's next step
+    #    run in this process, on the host and inventory the killed process left: quicker)
     expected = EXPECTED[(flow, step, when)]
     seen = pw.cli("doctor", "--json", "--stale-after", "0")
     report = seen.json()
@@ -240,7 +241,8 @@ def test_kill_at_step_boundary(proc_world, helper, flow, step, when):
 
     # 4. the operator's next step works from here
     if flow in ("create", "delete"):
-        fb.ok("delete", NAME)
+        deleted = pw.cli("delete", NAME)
+        assert deleted.exit_code == 0, deleted
         assert show(pw) is None
         assert ("cinder-volumes", LV) not in fb.host().lvs and target not in pw.live()
         with fb.service() as svc:

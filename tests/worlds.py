@@ -39,6 +39,7 @@ from volctl.config import Settings
 from volctl.locks import Locks
 from volctl.service import VolumeService
 from volctl.targets import saved as lio_saved
+from volctl.targets.fake import PREFIX as FAKE_PREFIX
 
 HELPERS = ("fake", "lioadm", "rtslib")
 RTSTOOL = "cinder-rtstool"
@@ -102,7 +103,7 @@ class FakeTraits(Traits):
     echoes = False
 
     def target_for(self, lv_name: str) -> str:
-        return "fake-" + lv_name
+        return FAKE_PREFIX + lv_name
 
     @staticmethod
     def target_in(info: dict) -> str:
