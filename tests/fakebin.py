@@ -13,7 +13,10 @@ Environment hooks of the fake programs:
     FAKEHOST_STATE        the JSON state file (required)
     FAKEHOST_LOG          append one JSON line per call start and end: seq (a total order taken under
                           the state lock), ev ("start"/"end"), argv (unmasked), pid, ppid (the volctl
-                          process), ns (CLOCK_MONOTONIC), exit
+                          process), ns (CLOCK_MONOTONIC), exit; a helper step of a volctl process
+                          (tests/helpersteps.py) is logged in the same order by append_log()
+    FAKEHOST_LOCK         a cinder-rtstool call's start line gets "locked": whether the volctl that
+                          started it held this lock file (the host-wide LIO lock) at that moment
     FAKEHOST_DELAY        seconds to sleep between a call's start and its effect, outside the state
                           lock, so calls from different processes can overlap unless volctl prevents it
     FAKEHOST_FAIL         "<argv prefix>[;<argv prefix>...]": matching calls exit FAKEHOST_FAIL_CODE
@@ -33,7 +36,10 @@ MEET_TIMEOUT has passed: every racer has read what it reads before writing befor
 writes, so a check-then-act loses every race instead of one in several.
 
 As a module (imported by tests) it provides FakeBin, one shared fake host with its own inventory,
-config and paths, and the `fakebin` pytest fixture.
+config and paths, and the `fakebin` pytest fixture. A world of tests/worlds.py (`proc_world`) sets a
+FakeBin's launcher, the environment its processes get (FAKEHOST_HELPER ...) and what its quick
+in-process services need, so the same host serves the fake and rtslib helpers too
+(tests/worldfakes.py); the barrier runner installs that world as well.
 """
 
 from __future__ import annotations

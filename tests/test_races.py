@@ -1,7 +1,7 @@
 """Races across real processes, once per target helper (tests/worlds.py): at least 16 volctl
 processes released at once (tests/fakebin.py holds them at a start line until each has imported
-everything), sharing one SQLite inventory and one fake host. A round per helper: over the three
-helpers a race runs as many rounds as it did over one.
+everything), sharing one SQLite inventory and one fake host. ROUNDS per helper: a race that ran
+three rounds over one helper runs one over each of the three.
 
 For the one-winner races the processes also meet before their first write transaction (after
 reading the volume), so a check-then-act (read the status, then write it unconditionally) lets every
@@ -26,6 +26,7 @@ from volctl.errors import NotFound
 from volctl.model import AttachStatus, Status, status_from_attachments
 
 N = 16
+ROUNDS = 1  # per helper
 VG = "cinder-volumes"
 INSTANCE = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
 INITIATOR = "iqn.1994-05.com.redhat:client1"
@@ -90,7 +91,7 @@ def test_reserve_one_winner_per_round(proc_world):
     fb = proc_world.fb
     with fb.service() as svc:
         svc.create(size=1, name="v1")
-    rounds = 1
+    rounds = ROUNDS
     for _ in range(rounds):
         procs = fb.together([["reserve", "v1"]] * N, meet_before_write=True)
         assert sorted(exits(procs)) == [0] + [5] * (N - 1), [str(p) for p in procs]
@@ -122,7 +123,7 @@ def test_attach_one_winner_on_a_volume_without_multiattach(proc_world):
     fb = proc_world.fb
     with fb.service() as svc:
         svc.create(size=1, name="v1")
-    rounds = 1
+    rounds = ROUNDS
     for _ in range(rounds):
         with fb.service() as svc:
             svc.reserve("v1")
@@ -195,7 +196,7 @@ def _check_mix(pw: ProcessWorld, vid: str, procs, kinds: list[str]) -> None:
 def test_detach_and_delete_mix_ends_consistent(proc_world):
     pw, fb = proc_world, proc_world.fb
     kinds = ["detach", "delete"] * (N // 2)
-    for round_ in range(1):
+    for round_ in range(ROUNDS):
         name = f"r{round_}"
         vid = in_use_volume(fb, name)
         procs = fb.together([[kind, name] for kind in kinds])
@@ -216,7 +217,7 @@ def test_detach_delete_reset_state_mix_ends_consistent(proc_world):
     pw, fb = proc_world, proc_world.fb
     kinds = (["detach", "delete", "reset-state"] * N)[: N + 2]
     args = {"detach": [], "delete": [], "reset-state": ["--status", "in-use", "--attach-status", "attached"]}
-    for round_ in range(1):
+    for round_ in range(ROUNDS):
         name = f"r{round_}"
         vid = in_use_volume(fb, name)
         procs = fb.together([[kind, name, *args[kind]] for kind in kinds])
@@ -238,7 +239,7 @@ def test_creates_on_a_fresh_inventory_all_succeed(proc_world):
     call log can see an overlap where volctl allows one."""
     pw, fb = proc_world, proc_world.fb
     assert not fb.db.exists()
-    rounds = 1
+    rounds = ROUNDS
     for round_ in range(rounds):
         names = [f"c{round_}-{i}" for i in range(N)]
         seq = pw.last_seq()
@@ -260,7 +261,7 @@ def test_reserve_unreserve_loops_on_different_volumes_all_succeed(proc_world):
     fb = proc_world.fb
     with fb.service() as svc:
         names = [svc.create(size=1, name=f"l{i}").volume.name for i in range(N)]
-    rounds = 1
+    rounds = ROUNDS
     for _ in range(rounds):
         for action in ("reserve", "unreserve"):
             procs = fb.together([[action, n] for n in names])
@@ -287,7 +288,7 @@ def test_external_steps_of_one_volume_never_interleave(proc_world):
                 + [["extend", "{v}", "--size", str(size)] for size in (2, 3, 4)] + [["delete", "{v}"]] * 2)
     allowed = {"connect": {0, 3}, "export": {0, 3}, "unexport": {0, 3}, "extend": {0, 2, 3}, "delete": {0, 3}}
     assert len(commands) == N
-    for round_ in range(1):
+    for round_ in range(ROUNDS):
         name = f"v{round_}"
         with fb.service() as svc:
             vid = svc.create(size=1, name=name).volume.id
