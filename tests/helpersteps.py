@@ -41,8 +41,8 @@ HANG_SECONDS = 120.0
 @dataclass(frozen=True)
 class Fault:
     """The `nth` invocation of `step` in this process fails (and every later one, with `always`).
-    effect: the step does part of its work first (a target made but not whole, an ACL without
-    its LUN); echo: the failure's message carries the arguments of the failing call, secrets too,
+    effect: the step does some or all of its work first (rtslib: a target without its portals,
+    an ACL without its LUN; the fake: all of it); echo: the failure's message carries the arguments of the failing call, secrets too,
     as a careless tool or library would."""
 
     step: str
