@@ -25,7 +25,6 @@ waits for the step's frame to return (a profile hook), so its work is all done.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import sys
 import types
