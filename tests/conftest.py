@@ -14,7 +14,9 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from fakebin import fakebin_pycache  # noqa: E402,F401  (a fixture)
 from fakehost import FakeHost  # noqa: E402
+from worlds import HELPERS, ProcessWorld, TRAITS, World, make_world  # noqa: E402
 
 from volctl.cli import App, cli  # noqa: E402
 from volctl.config import Settings  # noqa: E402
@@ -25,6 +27,27 @@ INSTANCE_1 = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
 INSTANCE_2 = "0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b"
 INITIATOR_1 = "iqn.1994-05.com.redhat:client1"
 INITIATOR_2 = "iqn.1993-08.org.debian:01:abcdef123456"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--helper", action="append", default=[], choices=HELPERS,
+                     help="run only the behaviour suites' runs over this target helper (repeatable)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """--helper: only the tests that run once per helper, and only their runs over the helpers
+    chosen (scripts/check-guarantees runs a mutant's suites once per helper this way)."""
+    chosen = config.getoption("helper")
+    if not chosen:
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        helper = callspec.params.get("helper") if callspec is not None else None
+        (keep if helper in chosen else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +150,29 @@ def inventory_tables(db_path: Path) -> dict:
                 for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     finally:
         conn.close()
+
+
+# -- the behaviour suites, once per target helper (tests/worlds.py) ----------------------------------
+
+
+@pytest.fixture(params=HELPERS)
+def helper(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def world(helper, host, db_path, settings, configfs, save_file, host_root, tmp_path, monkeypatch) -> World:
+    """The helper's world for in-process tests; a suite's module makes `make_service` (and so
+    `service` and `volctl`) the world's."""
+    made = make_world(helper, host=host, db_path=db_path, settings=settings, configfs=configfs, save_file=save_file,
+                      host_root=host_root, tmp_path=tmp_path, monkeypatch=monkeypatch)
+    yield made
+    made.teardown()
+
+
+@pytest.fixture
+def proc_world(helper, tmp_path, monkeypatch, fakebin_pycache) -> ProcessWorld:
+    """The helper's world for real volctl processes (tests/fakebin.py's FakeBin, `proc_world.fb`)."""
+    from fakebin import FakeBin
+
+    return ProcessWorld(TRAITS[helper], FakeBin(tmp_path / "host", pycache=fakebin_pycache), monkeypatch)

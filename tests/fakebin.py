@@ -13,7 +13,10 @@ Environment hooks of the fake programs:
     FAKEHOST_STATE        the JSON state file (required)
     FAKEHOST_LOG          append one JSON line per call start and end: seq (a total order taken under
                           the state lock), ev ("start"/"end"), argv (unmasked), pid, ppid (the volctl
-                          process), ns (CLOCK_MONOTONIC), exit
+                          process), ns (CLOCK_MONOTONIC), exit; a helper step of a volctl process
+                          (tests/helpersteps.py) is logged in the same order by append_log()
+    FAKEHOST_LOCK         a cinder-rtstool call's start line gets "locked": whether the volctl that
+                          started it held this lock file (the host-wide LIO lock) at that moment
     FAKEHOST_DELAY        seconds to sleep between a call's start and its effect, outside the state
                           lock, so calls from different processes can overlap unless volctl prevents it
     FAKEHOST_FAIL         "<argv prefix>[;<argv prefix>...]": matching calls exit FAKEHOST_FAIL_CODE
@@ -33,7 +36,10 @@ MEET_TIMEOUT has passed: every racer has read what it reads before writing befor
 writes, so a check-then-act loses every race instead of one in several.
 
 As a module (imported by tests) it provides FakeBin, one shared fake host with its own inventory,
-config and paths, and the `fakebin` pytest fixture.
+config and paths, and the `fakebin` pytest fixture. A world of tests/worlds.py (`proc_world`) sets a
+FakeBin's launcher, the environment its processes get (FAKEHOST_HELPER ...) and what its quick
+in-process services need, so the same host serves the fake and rtslib helpers too
+(tests/worldfakes.py); the barrier runner installs that world as well.
 """
 
 from __future__ import annotations
@@ -98,6 +104,27 @@ def _log(document: dict, event: str, argv: list[str], **extra: object) -> None:
             f.write(json.dumps(entry) + "\n")
 
 
+def append_log(state: Path, log: Path, entry: dict) -> None:
+    """An entry made elsewhere than in a fake program (a helper step in a volctl process,
+    tests/helpersteps.py), in the same total order: its seq is taken under the state lock."""
+    with locked(state):
+        document = load(state)
+        document["_seq"] = document.get("_seq", 0) + 1
+        with open(log, "a") as f:
+            f.write(json.dumps({"seq": document["_seq"], **entry}) + "\n")
+        store(state, document)
+
+
+def _lock_held_by_volctl() -> dict:
+    """With FAKEHOST_LOCK: whether the volctl that started this program holds that lock."""
+    lock = os.environ.get("FAKEHOST_LOCK")
+    if not lock:
+        return {}
+    from helpersteps import held_by
+
+    return {"locked": held_by(lock, os.getppid())}
+
+
 def _hang(argv: list[str]) -> None:
     marker = os.environ.get("FAKEHOST_HANG_MARKER")
     if marker:
@@ -125,7 +152,7 @@ def tool_main(tool: str, args: list[str]) -> int:
                 counts = document.setdefault("_hang_counts", {})
                 counts[hang_spec] = counts.get(hang_spec, 0) + 1
                 hang_now = counts[hang_spec] == int(nth or 1)
-        _log(document, "start", argv)
+        _log(document, "start", argv, **(_lock_held_by_volctl() if tool == "cinder-rtstool" else {}))
         store(state, document)
     if hang_now and hang_when == "before":
         _hang(argv)
@@ -161,6 +188,10 @@ def volctl_main(barrier: str, ready_dir: str, args: list[str]) -> None:
     import volctl.doctor  # noqa: F401
     import volctl.service  # noqa: F401
 
+    if os.environ.get("FAKEHOST_HELPER", "lioadm") != "lioadm":
+        from worldfakes import install
+
+        install()
     if os.environ.get("FAKEHOST_MEET_DIR"):
         _meet_before_first_write(Path(os.environ["FAKEHOST_MEET_DIR"]), int(os.environ["FAKEHOST_MEET_COUNT"]))
     fd = os.open(barrier, os.O_RDONLY | os.O_CLOEXEC)
@@ -269,8 +300,17 @@ class FakeBin:
         self.settings_values = {"volume_group": vg, "volume_clear": "zero", "lvm_udev": "on", **(settings or {})}
         self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in self.settings_values.items()))
         self.procs: list[Proc] = []
+        # Set by a world of tests/worlds.py: the command that starts volctl (default: the console
+        # script), what every process's environment gets, and what a quick in-process service needs.
+        self.launcher: list[str] | None = None
+        self.world_env: dict[str, str] = {}
+        self.prepare = None
         host = FakeHost(vg=vg, vg_size_gib=vg_size_gib, configfs=self.configfs, save_file=self.save_file)
         store(self.state, host.to_state())
+
+    def set_settings(self, **values) -> None:
+        self.settings_values.update(values)
+        self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in self.settings_values.items()))
 
     # -- the host ---------------------------------------------------------------------------
 
@@ -299,15 +339,18 @@ class FakeBin:
 
         host = self.host()
         try:
-            yield VolumeService(self.db, Settings(**self.settings_values), runner=host, configfs=self.configfs,
-                                save_file=self.save_file, host_root=self.root / "host")
+            service = VolumeService(self.db, Settings(**self.settings_values), runner=host, configfs=self.configfs,
+                                    save_file=self.save_file, host_root=self.root / "host")
+            if self.prepare is not None:
+                self.prepare(service)
+            yield service
         finally:
             self.set_host(host)
 
     # -- processes --------------------------------------------------------------------------
 
     def env(self, extra: dict | None = None) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKEHOST_", "VOLCTL_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKEHOST_", "VOLCTL_", "HELPER_"))}
         if self.pycache is not None:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
@@ -316,11 +359,12 @@ class FakeBin:
             VOLCTL_DB=str(self.db), VOLCTL_CONFIG=str(self.config), VOLCTL_CONFIGFS=str(self.configfs),
             VOLCTL_LIO_SAVE_FILE=str(self.save_file), VOLCTL_HOST_ROOT=str(self.root / "host"), FAKEHOST_STATE=str(self.state), FAKEHOST_LOG=str(self.log),
         )
+        env.update(self.world_env)
         env.update(extra or {})
         return env
 
     def start(self, *args: str, env: dict | None = None, stdin=subprocess.DEVNULL) -> subprocess.Popen:
-        return subprocess.Popen([str(VOLCTL), *args], env=self.env(env), stdin=stdin, stdout=subprocess.PIPE,
+        return subprocess.Popen([*(self.launcher or [str(VOLCTL)]), *args], env=self.env(env), stdin=stdin, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=self.root)
 
     def finish(self, args, popen: subprocess.Popen, input: str | None = None, timeout: float = 120) -> Proc:
@@ -430,9 +474,19 @@ class FakeBin:
     def killed_at(self, args: list[str], hang: str, when: str = "before", timeout: float = 60) -> dict:
         """Run volctl ARGS until the fake tool call `hang` ("<argv prefix>[@N]") is reached, then
         SIGKILL volctl and that call. Returns the marker (the hung call's argv and pid)."""
-        marker = self.root / f"hang-{time.monotonic_ns()}.json"
-        popen = self.start(*args, env={"FAKEHOST_HANG": hang, "FAKEHOST_HANG_WHEN": when,
-                                       "FAKEHOST_HANG_MARKER": str(marker)})
+        marker = self.marker()
+        return self.killed_with(args, {"FAKEHOST_HANG": hang, "FAKEHOST_HANG_WHEN": when,
+                                       "FAKEHOST_HANG_MARKER": str(marker)}, marker, timeout)
+
+    def marker(self) -> Path:
+        return self.root / f"hang-{time.monotonic_ns()}.json"
+
+    def killed_with(self, args: list[str], env: dict, marker: Path, timeout: float = 60) -> dict:
+        """Run volctl ARGS with `env`, which makes something in it or below it hang (a fake
+        program, FAKEHOST_HANG; a helper step, tests/helpersteps.py) after writing `marker`;
+        then SIGKILL volctl's process group. Returns the marker's content."""
+        hang = env.get("FAKEHOST_HANG") or env.get("HELPER_HANG")
+        popen = self.start(*args, env=env)
         deadline = time.monotonic() + timeout
         try:
             while not marker.exists():

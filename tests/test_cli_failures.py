@@ -1,6 +1,9 @@
-"""Each external command failing at each step of each flow: exit 6, the inventory as before or in the named
-error state, the failed command (with its exit code) in history, nothing this call created left on the host,
-and the CHAP password nowhere in stdout, stderr or history."""
+"""Each step of each flow failing, once per target helper (tests/worlds.py): the helper's steps
+(create_export, allow, disallow, remove_export, persist, the listing) and the LVM programs. Exit 6,
+the inventory as before or in the named error state, the failure in history (a program's run with
+its exit code, filed as a command; the error in the detail of an error state), nothing this call
+created left on the host, what is persisted no newer than before, doctor reporting exactly the
+drift left, and the CHAP password nowhere in stdout, stderr or history.""" 
 
 from __future__ import annotations
 
@@ -9,8 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import INITIATOR_1, INSTANCE_1
+from helpersteps import STEPS
+from worlds import HELPERS, TRAITS
 
-RTS = "cinder-rtstool"
+
+@pytest.fixture
+def make_service(world):
+    return world.make_service
 
 
 def ok(result):
@@ -50,78 +58,90 @@ def setup_in_use(volctl):
 class Case:
     setup: object
     args: tuple[str, ...]
-    program: tuple[str, ...]  # argv prefix of the command that fails
-    nth: int  # which matching call of this run fails (1 = the first)
+    step: str  # the helper step (tests/helpersteps.py) or the LVM program that fails
+    nth: int = 1  # which matching call of this run fails (1 = the first)
     error_state: str | None = None  # the named error state the volume lands in; None = as before
-    # A removal that worked before the failing save is recorded: the inventory view as it then is.
+    # A removal that worked before the failing persist is recorded: the inventory view as it then is.
     removal_recorded: dict | None = None
+
+    @property
+    def lvm(self) -> bool:
+        return self.step not in STEPS
 
 
 CONNECT = ("connect", "v1", "--initiator", INITIATOR_1)
-CASES = {
-    # create
-    "create/lvcreate": Case(setup_none, ("create", "--size", "1", "--name", "v1"), ("lvcreate",), 1, "error"),
-    # export of a fresh volume
-    "export/create": Case(setup_available, ("export", "v1"), (RTS, "create"), 1),
-    "export/get-targets-after-create": Case(setup_available, ("export", "v1"), (RTS, "get-targets"), 1),
-    "export/save": Case(setup_available, ("export", "v1"), (RTS, "save"), 1),
+DETACHED = {"status": "available", "attach_status": "detached", "provider_location": None, "connections": [],
+            "attachments": "detached"}
+# Each flow: its set-up, its command, the error state a failure leaves (None: as before), what a
+# persist that fails after a removal leaves recorded, and its LVM steps after the helper's.
+FLOWS = {
+    "create": (setup_none, ("create", "--size", "1", "--name", "v1"), "error", None, ()),
+    "export": (setup_available, ("export", "v1"), None, None, ()),
     # connect of a fresh volume: the export it makes is undone too
-    "connect-fresh/create": Case(setup_available, CONNECT, (RTS, "create"), 1),
-    "connect-fresh/get-targets-after-create": Case(setup_available, CONNECT, (RTS, "get-targets"), 1),
-    "connect-fresh/add-initiator": Case(setup_available, CONNECT, (RTS, "add-initiator"), 1),
-    "connect-fresh/save": Case(setup_available, CONNECT, (RTS, "save"), 1),  # one save: target and ACL
+    "connect-fresh": (setup_available, CONNECT, None, None, ()),
     # connect of an exported volume: the export stays, the ACL does not
-    "connect-exported/add-initiator": Case(setup_exported, CONNECT, (RTS, "add-initiator"), 1),
-    "connect-exported/save": Case(setup_exported, CONNECT, (RTS, "save"), 1),
-    # disconnect
-    "disconnect/delete-initiator": Case(setup_connected, ("disconnect", "v1", "--initiator", INITIATOR_1),
-                                        (RTS, "delete-initiator"), 1),
-    "disconnect/save": Case(setup_connected, ("disconnect", "v1", "--initiator", INITIATOR_1), (RTS, "save"), 1,
-                            removal_recorded={"connections": []}),
+    "connect-exported": (setup_exported, CONNECT, None, None, ()),
+    "disconnect": (setup_connected, ("disconnect", "v1", "--initiator", INITIATOR_1), None, {"connections": []}, ()),
     # detach of the last attachment: back to in-use
-    "detach/delete": Case(setup_in_use, ("detach", "v1"), (RTS, "delete"), 1),
-    "detach/save": Case(setup_in_use, ("detach", "v1"), (RTS, "save"), 1,
-                        removal_recorded={"status": "available", "attach_status": "detached", "provider_location": None,
-                                          "connections": [], "attachments": "detached"}),
-    # unexport
-    "unexport/get-targets": Case(setup_exported, ("unexport", "v1"), (RTS, "get-targets"), 1),
-    "unexport/delete": Case(setup_exported, ("unexport", "v1"), (RTS, "delete"), 1),
-    "unexport/save": Case(setup_exported, ("unexport", "v1"), (RTS, "save"), 1,
-                          removal_recorded={"provider_location": None, "connections": []}),
-    # delete
-    "delete/get-targets": Case(setup_exported, ("delete", "v1"), (RTS, "get-targets"), 1, "error_deleting"),
-    "delete/delete": Case(setup_exported, ("delete", "v1"), (RTS, "delete"), 1, "error_deleting"),
-    "delete/save": Case(setup_exported, ("delete", "v1"), (RTS, "save"), 1, "error_deleting"),
-    "delete/lvs": Case(setup_exported, ("delete", "v1"), ("lvs",), 1, "error_deleting"),
-    "delete/dd": Case(setup_exported, ("delete", "v1"), ("dd",), 1, "error_deleting"),
-    "delete/lvremove": Case(setup_available, ("delete", "v1"), ("lvremove",), 1, "error_deleting"),
-    # extend
-    "extend/lvextend": Case(setup_available, ("extend", "v1", "--size", "2"), ("lvextend",), 1, "error_extending"),
+    "detach": (setup_in_use, ("detach", "v1"), None, DETACHED, ()),
+    "unexport": (setup_exported, ("unexport", "v1"), None, {"provider_location": None, "connections": []}, ()),
+    "delete": (setup_exported, ("delete", "v1"), "error_deleting", None, ("lvs", "dd")),
+    "extend": (setup_available, ("extend", "v1", "--size", "2"), "error_extending", None, ()),
 }
+HELPER_FLOW = {"connect-fresh": "connect-fresh", "connect-exported": "connect-exported", "delete": "delete-exported"}
+
+
+def cases(traits) -> dict[str, Case]:
+    """Every step of every flow, as this helper runs them (tests/worlds.py)."""
+    found = {}
+    for flow, (setup, args, error_state, removal, lvm) in FLOWS.items():
+        helper_steps = traits.flow_steps(HELPER_FLOW.get(flow, flow)) if flow not in ("create", "extend") else []
+        for step in dict.fromkeys([*helper_steps, *lvm]):
+            recorded = removal if step == "persist" else None
+            found[f"{flow}/{step}"] = Case(setup, args, step, 1, error_state, recorded)
+    found["create/lvcreate"] = Case(setup_none, FLOWS["create"][1], "lvcreate", 1, "error")
+    found["delete/lvremove"] = Case(setup_available, FLOWS["delete"][1], "lvremove", 1, "error_deleting")
+    found["extend/lvextend"] = Case(setup_available, FLOWS["extend"][1], "lvextend", 1, "error_extending")
+    return found
+
+
+CASES = {helper: cases(TRAITS[helper]) for helper in HELPERS}
 # lvremove is retried once after `udevadm settle`, as in Cinder: failing only the first try is not a failure.
 ONCE_IS_ENOUGH = {"delete/lvremove"}
 
 
-def arm(host, case: Case, always: bool, exit_code: int, stderr: str) -> None:
-    """Fail the case's nth matching command of this run (and, if always, every later one)."""
+def test_every_helper_step_of_every_flow_is_a_case():
+    """The matrix is each helper's own steps: fake and lioadm list targets through the helper
+    (unexport, delete), lioadm also after create; rtslib reads configfs instead."""
+    common = {"create/lvcreate", "export/create_export", "export/persist", "connect-fresh/create_export",
+              "connect-fresh/allow", "connect-fresh/persist", "connect-exported/allow", "connect-exported/persist",
+              "disconnect/disallow", "disconnect/persist", "detach/remove_export", "detach/persist",
+              "unexport/remove_export", "unexport/persist", "delete/remove_export", "delete/persist", "delete/lvs",
+              "delete/dd", "delete/lvremove", "extend/lvextend"}
+    listing = {"unexport/targets", "delete/targets"}
+    assert set(CASES["rtslib"]) == common
+    assert set(CASES["fake"]) == common | listing
+    assert set(CASES["lioadm"]) == common | listing | {"export/targets", "connect-fresh/targets"}
+
+
+def arm(world, host, case: Case, always: bool, exit_code: int, message: str):
+    """Fail the case's nth matching step of this run (and, if always, every later one)."""
+    if not case.lvm:
+        return world.fail(case.step, nth=case.nth, always=always, message=message)
     seen = [0]
-    prefix = list(case.program)
 
     def matches(argv) -> bool:
-        if list(argv[: len(prefix)]) != prefix:
+        if argv[0] != case.step:
             return False
         seen[0] += 1
         return seen[0] == case.nth or (always and seen[0] > case.nth)
 
-    host.fail(matches, exit_code=exit_code, stderr=stderr)
+    host.fail(matches, exit_code=exit_code, stderr=message + "\n")
+    return None
 
 
-def host_state(host) -> tuple[set, dict]:
-    return set(host.lvs), {iqn: set(t.acls) for iqn, t in host.targets.items()}
-
-
-def saved_state(host) -> dict | None:
-    return None if host.saved is None else {iqn: set(t.acls) for iqn, t in host.saved.items()}
+def host_state(world, host) -> tuple[set, dict]:
+    return set(host.lvs), world.live()
 
 
 def inventory_view(doc: dict | None) -> dict | None:
@@ -148,66 +168,63 @@ def password_of(volctl) -> str | None:
     return auth.split()[2] if auth else None
 
 
-# A removal that worked followed by a `save` that failed: the running LIO config has lost the ACL or
-# target and the inventory records that, so only the saved config is stale (doctor reports it).
-SAVE_FAILED_AFTER_REMOVAL = {name for name, case in CASES.items() if case.removal_recorded}
-
-
-def assert_host_agrees(volctl, host, name: str, save_failing: bool) -> None:
+def assert_host_agrees(volctl, world, host, stale_expected: bool, persist_failing: bool) -> None:
     """The inventory and the host tell one story after the failure: a target exists exactly when the
     volume records an export (error_deleting may have lost the target: delete settles it, and doctor
-    says so), its ACLs are the recorded connections, the LV exists unless create failed, and doctor
-    reports exactly that drift and nothing else."""
-    host.failures.clear()  # the failure has happened; doctor needs a working host to look
-    stale_expected = name in SAVE_FAILED_AFTER_REMOVAL
+    says so), its hosts are the recorded connections, the LV exists unless create failed, and doctor
+    reports exactly that drift and nothing else. stale_expected: a removal worked and its persist
+    failed, so what is persisted is stale; persist_failing: it still fails (it was made to fail
+    always), so nothing could be persisted since."""
+    world.clear_faults()  # the failure has happened; doctor needs a working host to look
+    host.failures.clear()
     doc = show(volctl)
     vg, lv_name = doc["lv_path"].split("/")[2:]
-    iqn = "iqn.2010-10.org.openstack:" + lv_name
+    target = world.target_for(lv_name)
     recorded = {c["initiator"] for c in doc["connections"]}
+    live = world.live()
     expected_drift = set()
-    if iqn in host.targets:
-        assert doc["provider_location"] and iqn in doc["provider_location"], f"target {iqn} without a recorded export"
-        acls = set(host.targets[iqn].acls)
-        assert acls <= recorded, f"ACLs on {iqn} that no connection records: {acls - recorded}"
-        assert acls == recorded, f"recorded connections without an ACL: {recorded - acls}"
-        expected_drift |= {("acl_missing", initiator) for initiator in recorded - acls}
+    if target in live:
+        assert doc["provider_location"] and target in doc["provider_location"], f"target {target} without a recorded export"
+        assert live[target] <= recorded, f"hosts on {target} that no connection records: {live[target] - recorded}"
+        assert live[target] == recorded, f"recorded connections without a host on the target: {recorded - live[target]}"
     elif doc["provider_location"]:
         assert doc["status"] == "error_deleting", f"'{doc['status']}' volume records an export without a target"
-        expected_drift.add(("target_missing", iqn))
+        expected_drift.add(("target_missing", target))
     else:
         assert not recorded, "connections recorded on an unexported volume"
     assert ((vg, lv_name) in host.lvs) == (doc["status"] != "error"), (doc["status"], host.lvs)
-    saved = None if host.saved is None else {i: set(t.acls) for i, t in host.saved.items()}
-    if saved != {i: set(t.acls) for i, t in host.targets.items()} and (saved is not None or host.targets):
-        assert save_failing or doc["status"] == "error_deleting" or stale_expected, f"the saved LIO config is stale: {saved}"
-        expected_drift.add(("saved_config", str(host.save_file)))
+    persisted = world.persisted()
+    if persisted != live and (persisted is not None or live):
+        assert persist_failing or doc["status"] == "error_deleting" or stale_expected, f"what is persisted is stale: {persisted}"
+        expected_drift.add(("saved_config", world.persisted_to))
     report = volctl("doctor", "--json")
     assert report.exit_code == (5 if expected_drift else 0), (report.exit_code, report.stdout, report.stderr)
     assert {(d["kind"], d["subject"]) for d in report.json()["drift"]} == expected_drift
 
 
-PARAMS = [pytest.param(name, always, id=f"{name}-{'always' if always else 'once'}")
-          for name in CASES for always in (False, True) if always or name not in ONCE_IS_ENOUGH]
+PARAMS = [pytest.param(helper, name, always, id=f"{helper}-{name}-{'always' if always else 'once'}")
+          for helper in HELPERS for name in CASES[helper] for always in (False, True)
+          if always or name not in ONCE_IS_ENOUGH]
 
 
-@pytest.mark.parametrize(("name", "always"), PARAMS)
-def test_failure_leaves_the_documented_state(volctl, host, name, always):
-    case = CASES[name]
+@pytest.mark.parametrize(("helper", "name", "always"), PARAMS)
+def test_failure_leaves_the_documented_state(volctl, world, host, helper, name, always):
+    case = CASES[helper][name]
     case.setup(volctl)
     before = inventory_view(show(volctl))
-    host_before, saved_before = host_state(host), saved_state(host)
-    exit_code = 5 if case.program[0] in ("lvcreate", "lvs", "lvremove", "lvextend") else 1
-    stderr = f"simulated {' '.join(case.program)} failure on step {case.nth}\n"
-    arm(host, case, always, exit_code, stderr)
+    host_before, persisted_before = host_state(world, host), world.persisted()
+    exit_code = 5 if case.lvm else 1
+    message = f"simulated {case.step} failure on step {case.nth}"
+    fault = arm(world, host, case, always, exit_code, message)
 
     r = volctl(*case.args, "--json")
 
-    # exit 6, nothing on stdout, a message naming the command, its exit code and its stderr
+    # exit 6, nothing on stdout, a message with the failure's own text (a program: its name and exit code)
     assert r.exit_code == 6, (r.exit_code, r.stdout, r.stderr)
     assert r.stdout == ""
-    assert " ".join(case.program) in r.stderr
-    assert f"exit code {exit_code}" in r.stderr
-    assert stderr.strip() in r.stderr
+    assert message in r.stderr
+    if case.lvm:
+        assert case.step in r.stderr and f"exit code {exit_code}" in r.stderr
 
     # the inventory: as before, or in the named error state
     after = show(volctl)
@@ -221,30 +238,32 @@ def test_failure_leaves_the_documented_state(volctl, host, name, always):
     else:
         assert inventory_view(after) == before
 
-    # history has the failed command with its exit code, and explains an error state
+    # history has the failed step (a program's run: filed as a command with its exit code), and
+    # explains an error state
     events = ok(volctl("history", "v1", "--json")).json()
-    failed = [e for e in events if e["kind"] == "command" and e["argv"][: len(case.program)] == list(case.program)
-              and e["exit_code"] == exit_code]
-    assert failed, [e["argv"] for e in events if e["kind"] == "command"]
-    assert "simulated" in failed[0]["detail"]
+    if case.lvm:
+        failed = [e for e in events if e["kind"] == "command" and e["argv"][0] == case.step and e["exit_code"] == exit_code]
+        assert failed and "simulated" in failed[0]["detail"], [e["argv"] for e in events if e["kind"] == "command"]
+    else:
+        assert world.failure_filed(events, fault), events
     if case.error_state:
         last = [e for e in events if e["kind"] == "transition"][-1]
         assert last["to_status"] == case.error_state
-        assert " ".join(case.program) in last["detail"]
+        assert message in last["detail"]
 
     # nothing this call created is left on the host
-    lvs_after, targets_after = host_state(host)
-    lvs_before, targets_before = host_before
+    lvs_after, live_after = host_state(world, host)
+    lvs_before, live_before = host_before
     assert lvs_after <= lvs_before
-    assert set(targets_after) <= set(targets_before)
-    for iqn, acls in targets_after.items():
-        assert acls <= targets_before[iqn], f"ACLs left on {iqn}: {acls - targets_before[iqn]}"
-    if not always:  # with save still failing, the saved config cannot be rewritten
-        saved_after = saved_state(host)
-        for iqn, acls in (saved_after or {}).items():
-            assert iqn in (saved_before or {}) and acls <= saved_before[iqn]
+    assert set(live_after) <= set(live_before)
+    for target, hosts in live_after.items():
+        assert hosts <= live_before[target], f"hosts left on {target}: {hosts - live_before[target]}"
+    assert world.residue() == []
+    if not always:  # with the persist still failing, nothing can be persisted again
+        for target, hosts in (world.persisted() or {}).items():
+            assert target in (persisted_before or {}) and hosts <= persisted_before[target]
 
-    assert_host_agrees(volctl, host, name, always)
+    assert_host_agrees(volctl, world, host, case.removal_recorded is not None, always and case.step == "persist")
 
     # the CHAP password appears nowhere but in connect's own output
     password = password_of(volctl)
@@ -256,14 +275,14 @@ def test_failure_leaves_the_documented_state(volctl, host, name, always):
         assert password not in volctl("show", "v1").stdout
 
 
-@pytest.mark.parametrize("name", ["export/save", "connect-fresh/add-initiator", "connect-exported/save"])
-def test_a_failed_undo_is_written_to_history(volctl, host, name):
-    """When even the undo fails (save keeps failing), history says so."""
-    case = CASES[name]
+@pytest.mark.parametrize("name", ["export/persist", "connect-fresh/allow", "connect-exported/persist"])
+def test_a_failed_undo_is_written_to_history(volctl, world, name):
+    """When even the undo fails (the persist keeps failing), history says so."""
+    case = CASES[world.name][name]
     case.setup(volctl)
-    host.fail([RTS, "save"], exit_code=1, stderr="OSError: [Errno 28] No space left on device\n")
-    if case.program != (RTS, "save"):
-        host.fail(list(case.program), exit_code=1, stderr="simulated\n")
+    world.fail("persist", always=True, message="OSError: [Errno 28] No space left on device")
+    if case.step != "persist":
+        world.fail(case.step, always=True, message="simulated")
     r = volctl(*case.args)
     assert r.exit_code == 6
     events = ok(volctl("history", "v1", "--json")).json()
@@ -271,10 +290,10 @@ def test_a_failed_undo_is_written_to_history(volctl, host, name):
     assert undo and undo[-1].startswith("could not undo") and "No space left" in undo[-1]
 
 
-def test_retry_after_a_failure_succeeds(volctl, host):
+def test_retry_after_a_failure_succeeds(volctl, world, host):
     """The states the failures leave are ones the same command can start from again."""
     setup_available(volctl)
-    host.fail([RTS, "add-initiator"], exit_code=1, stderr="boom", times=1)
+    world.fail("allow", times=1, message="boom")
     assert volctl(*CONNECT).exit_code == 6
     ok(volctl(*CONNECT))
     host.fail(["lvextend"], exit_code=5, stderr="boom", times=1)
@@ -285,33 +304,30 @@ def test_retry_after_a_failure_succeeds(volctl, host):
     host.fail(["dd"], exit_code=1, stderr="dd: error writing: Input/output error", times=1)
     assert volctl("delete", "v1").exit_code == 6
     ok(volctl("delete", "v1"))
-    assert host.lvs == {} and host.targets == {}
+    assert host.lvs == {} and world.live() == {}
 
 
-# -- a `cinder-rtstool create` that fails after making the target ---------------------------------
+# -- a create_export that fails after making the target -------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["portal-busy", "fails-after-its-work"])
 @pytest.mark.parametrize("args", [("export", "v1"), CONNECT], ids=["export", "connect"])
-def test_a_half_made_target_is_removed_again(volctl, host, configfs, args, how):
-    """rtstool makes the storage object, target, TPG and LUN before binding the portals: a port in
-    use leaves all of them behind with exit 1 (and a second create would return at once, finding the
-    storage object). The call that ran create removes the target again and records no export."""
+def test_a_half_made_target_is_removed_again(volctl, world, host, args):
+    """A create_export that fails with part of its work done (lioadm's tool makes the storage
+    object, target, TPG and LUN before binding the portals; rtslib fails at the portal; the fake
+    fails after making it): the call that ran it removes the target again and records no export.
+    (lioadm's portal-in-use case: tests/test_target_lioadm.py.)"""
     setup_available(volctl)
-    if how == "portal-busy":
-        host.busy_portals.add("127.0.0.1:3260")
-    else:
-        host.fail([RTS, "create"], exit_code=1, stderr="Error enabling iSER for NetworkPortal\n", effect=True)
+    fault = world.fail("create_export", always=True, effect=True, message="Error enabling iSER for NetworkPortal")
+    world.forget()
     r = volctl(*args)
     assert r.exit_code == 6, (r.exit_code, r.stdout, r.stderr)
-    assert "cinder-rtstool create" in r.stderr and "exit code 1" in r.stderr
-    assert any(c[:2] == [RTS, "delete"] for c in host.calls), "the half-made target was never deleted"
-    assert host.targets == {} and list(configfs.iterdir()) == []
+    assert fault.text in r.stderr
+    assert "remove_export" in world.seen(), "the half-made target was never removed"
+    assert world.live() == {} and world.residue() == []
     doc = show(volctl)
     assert (doc["status"], doc["provider_location"], doc["connections"]) == ("available", None, [])
     undo = [e["detail"] for e in ok(volctl("history", "v1", "--json")).json() if e["kind"] == "note" and e["action"] == "undo"]
     assert undo and undo[-1].startswith("undid target"), undo
-    assert_host_agrees(volctl, host, "", save_failing=False)
-    host.busy_portals.clear()
-    ok(volctl(*args))  # and the same command works once the port is free
-    assert set(host.targets) == {"iqn.2010-10.org.openstack:" + doc["lv_path"].split("/")[-1]}
+    assert_host_agrees(volctl, world, host, stale_expected=False, persist_failing=False)
+    ok(volctl(*args))  # and the same command works once the host does
+    assert set(world.live()) == {world.target_for(doc["lv_path"].split("/")[-1])}

@@ -516,3 +516,24 @@ def test_state_round_trip_keeps_busy_portals(host):
     host.add_lv(VG, LV, 1)
     again = FakeHost.from_state(host.to_state())
     assert again.to_state() == host.to_state() and again.busy_portals == {"192.0.2.1:3260"}
+
+
+# -- the state tests/fakebin.py's programs share (moved from tests/test_races.py) ---------------------
+
+def test_fake_host_state_survives_the_round_trip(tmp_path):
+    """What the fake programs store is what they load: LVs, targets with ACLs and CHAP, the saved config."""
+    host = FakeHost(configfs=tmp_path / "configfs", save_file=tmp_path / "saveconfig.json")
+    (tmp_path / "configfs").mkdir()
+    host.add_lv(VG, "volume-1", 2)
+    host.add_lv(VG, "volume-2", 1)
+    host.run(["cinder-rtstool", "create", f"/dev/{VG}/volume-1", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16",
+              "False", "-p3260", "-a10.0.0.1,10.0.0.2"])
+    host.run(["cinder-rtstool", "add-initiator", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16",
+              "iqn.1994-05.com.redhat:client1"])
+    host.run(["cinder-rtstool", "save"])
+    host.run(["cinder-rtstool", "create", f"/dev/{VG}/volume-2", "iqn.2010-10.org.openstack:volume-2", "u", "p", "True"])
+    again = FakeHost.from_state(host.to_state())
+    assert again.to_state() == host.to_state()
+    assert (again.vgs, again.lvs, again.targets, again.saved) == (host.vgs, host.lvs, host.targets, host.saved)
+    assert (again.configfs, again.save_file) == (host.configfs, host.save_file)
+    assert FakeHost.from_state({**host.to_state(), "_seq": 7}).targets == host.targets

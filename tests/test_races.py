@@ -1,6 +1,7 @@
-"""Races across real processes: at least 16 volctl processes released at once (tests/fakebin.py
-holds them at a start line until each has imported everything), repeated for several rounds,
-sharing one SQLite inventory and one fake host.
+"""Races across real processes, once per target helper (tests/worlds.py): at least 16 volctl
+processes released at once (tests/fakebin.py holds them at a start line until each has imported
+everything), sharing one SQLite inventory and one fake host. ROUNDS per helper: a race that ran
+three rounds over one helper runs one over each of the three.
 
 For the one-winner races the processes also meet before their first write transaction (after
 reading the volume), so a check-then-act (read the status, then write it unconditionally) lets every
@@ -9,7 +10,8 @@ racer win on every run instead of once in several.
 State changes are compare-and-swaps, so of concurrent callers on one volume exactly one wins and
 the others exit 5 naming the expected and the current status; on different volumes nobody fails;
 "database is locked" never reaches a user; external steps of one volume never interleave
-(per-volume flock) and cinder-rtstool calls never overlap anywhere (the host-wide LIO lock).
+(per-volume flock) and the target helper's steps never overlap anywhere, each made by a process
+holding the helper's host-wide lock.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-from fakebin import FakeBin, fakebin, fakebin_pycache  # noqa: F401  (fixtures)
+from fakebin import FakeBin
+from worlds import ProcessWorld
+
 from volctl.errors import NotFound
 from volctl.model import AttachStatus, Status, status_from_attachments
 
 N = 16
+ROUNDS = 1  # per helper
 VG = "cinder-volumes"
 INSTANCE = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
 INITIATOR = "iqn.1994-05.com.redhat:client1"
@@ -49,27 +54,7 @@ def in_use_volume(fb: FakeBin, name: str, **create) -> str:
     return vid
 
 
-# -- reading the fake tools' call log ---------------------------------------------------------------
-
-def calls(fb: FakeBin, since: int = 0) -> list[dict]:
-    """One record per tool call: argv, the volctl pid (ppid) and its start and end in the total order."""
-    starts, found = {}, []
-    for entry in fb.calls():
-        if entry["seq"] <= since:
-            continue
-        if entry["ev"] == "start":
-            starts[entry["pid"]] = entry
-        else:
-            start = starts.pop(entry["pid"])
-            found.append({"argv": entry["argv"], "volctl": entry["ppid"], "start": start["seq"], "end": entry["seq"]})
-    assert not starts, f"calls that never ended: {starts}"
-    return found
-
-
-def last_seq(fb: FakeBin) -> int:
-    entries = fb.calls()
-    return entries[-1]["seq"] if entries else 0
-
+# -- reading the call log: the fake programs' runs and the helper's steps -------------------------------
 
 def overlapping(intervals: list[tuple[int, int, object]]) -> list[tuple]:
     ordered = sorted(intervals)
@@ -90,19 +75,23 @@ def assert_volume_steps_never_interleave(records: list[dict], procs_by_volume: d
         assert overlapping(spans) == [], f"external steps on {volume_id} interleaved: {overlapping(spans)}"
 
 
-def assert_lio_calls_never_overlap(records: list[dict]) -> int:
-    rts = [(r["start"], r["end"], tuple(r["argv"][:2])) for r in records if r["argv"][0] == "cinder-rtstool"]
-    assert overlapping(rts) == [], f"cinder-rtstool calls overlapped: {overlapping(rts)}"
-    return len(rts)
+def assert_helper_steps_never_overlap(records: list[dict]) -> int:
+    """The helper's steps, host-wide: no two overlap, and each was made by a process holding the
+    helper's host-wide lock. Returns how many there were."""
+    steps = [(r["start"], r["end"], r["step"]) for r in records if r["step"] is not None]
+    assert overlapping(steps) == [], f"helper steps overlapped: {overlapping(steps)}"
+    unlocked = [r for r in records if r["step"] is not None and r["locked"] is not True]
+    assert unlocked == [], f"helper steps made without the host-wide lock: {unlocked}"
+    return len(steps)
 
 
 # -- one volume, many callers -----------------------------------------------------------------------
 
-def test_reserve_one_winner_per_round(fakebin):
-    fb = fakebin
+def test_reserve_one_winner_per_round(proc_world):
+    fb = proc_world.fb
     with fb.service() as svc:
         svc.create(size=1, name="v1")
-    rounds = 3
+    rounds = ROUNDS
     for _ in range(rounds):
         procs = fb.together([["reserve", "v1"]] * N, meet_before_write=True)
         assert sorted(exits(procs)) == [0] + [5] * (N - 1), [str(p) for p in procs]
@@ -118,9 +107,9 @@ def test_reserve_one_winner_per_round(fakebin):
     fb.assert_never_locked()
 
 
-def test_reserve_one_winner_json(fakebin):
+def test_reserve_one_winner_json(proc_world):
     """The same race with --json: the winner prints the volume, the losers nothing on stdout."""
-    fb = fakebin
+    fb = proc_world.fb
     with fb.service() as svc:
         vid = svc.create(size=1, name="v1").volume.id
     procs = fb.together([["reserve", vid, "--json"]] * N, meet_before_write=True)
@@ -130,11 +119,11 @@ def test_reserve_one_winner_json(fakebin):
     fb.assert_never_locked()
 
 
-def test_attach_one_winner_on_a_volume_without_multiattach(fakebin):
-    fb = fakebin
+def test_attach_one_winner_on_a_volume_without_multiattach(proc_world):
+    fb = proc_world.fb
     with fb.service() as svc:
         svc.create(size=1, name="v1")
-    rounds = 3
+    rounds = ROUNDS
     for _ in range(rounds):
         with fb.service() as svc:
             svc.reserve("v1")
@@ -156,8 +145,8 @@ def test_attach_one_winner_on_a_volume_without_multiattach(fakebin):
     fb.assert_never_locked()
 
 
-def test_attach_everyone_wins_on_a_multiattach_volume(fakebin):
-    fb = fakebin
+def test_attach_everyone_wins_on_a_multiattach_volume(proc_world):
+    fb = proc_world.fb
     with fb.service() as svc:
         svc.create(size=1, name="shared", multiattach=True)
         svc.reserve("shared")
@@ -177,7 +166,8 @@ def _settles(transitions, action: str) -> list:
     return [t for t in transitions if t.action == action and (busy is None or t.from_status == busy)]
 
 
-def _check_mix(fb: FakeBin, vid: str, procs, kinds: list[str]) -> None:
+def _check_mix(pw: ProcessWorld, vid: str, procs, kinds: list[str]) -> None:
+    fb = pw.fb
     assert set(exits(procs)) <= {0, 3, 5}, [str(p) for p in procs]
     won = defaultdict(int)
     for kind, proc in zip(kinds, procs):
@@ -192,7 +182,7 @@ def _check_mix(fb: FakeBin, vid: str, procs, kinds: list[str]) -> None:
     lv = f"volume-{vid}"
     if won["delete"]:
         assert v is None and (VG, lv) not in host.lvs
-        assert f"iqn.2010-10.org.openstack:{lv}" not in host.targets
+        assert pw.target_for(lv) not in pw.live()
         assert transitions[-1].to_status == "deleted"
         return
     assert v is not None and (VG, lv) in host.lvs
@@ -203,35 +193,35 @@ def _check_mix(fb: FakeBin, vid: str, procs, kinds: list[str]) -> None:
         assert v.live_attachments == ()
 
 
-def test_detach_and_delete_mix_ends_consistent(fakebin):
-    fb = fakebin
+def test_detach_and_delete_mix_ends_consistent(proc_world):
+    pw, fb = proc_world, proc_world.fb
     kinds = ["detach", "delete"] * (N // 2)
-    for round_ in range(3):
+    for round_ in range(ROUNDS):
         name = f"r{round_}"
         vid = in_use_volume(fb, name)
         procs = fb.together([[kind, name] for kind in kinds])
         # no delete can go first (the volume is attached), so the first detach to take the lock wins
         assert [k for k, p in zip(kinds, procs) if p.exit_code == 0].count("detach") == 1, [str(p) for p in procs]
-        _check_mix(fb, vid, procs, kinds)
+        _check_mix(pw, vid, procs, kinds)
         v = volume(fb, vid)
         if v is not None:
             assert (v.status, v.attach_status, v.provider_location, v.connections) == ("available", "detached", None, ())
     fb.check_inventory()
     doctor = fb.run("doctor", "--json", "--stale-after", "0")
     assert doctor.exit_code == 0, doctor
-    assert not fb.host().targets  # every export went with its last attachment
+    assert pw.live() == {} and pw.persisted() == {}  # every export went with its last attachment
     fb.assert_never_locked()
 
 
-def test_detach_delete_reset_state_mix_ends_consistent(fakebin):
-    fb = fakebin
+def test_detach_delete_reset_state_mix_ends_consistent(proc_world):
+    pw, fb = proc_world, proc_world.fb
     kinds = (["detach", "delete", "reset-state"] * N)[: N + 2]
     args = {"detach": [], "delete": [], "reset-state": ["--status", "in-use", "--attach-status", "attached"]}
-    for round_ in range(3):
+    for round_ in range(ROUNDS):
         name = f"r{round_}"
         vid = in_use_volume(fb, name)
         procs = fb.together([[kind, name, *args[kind]] for kind in kinds])
-        _check_mix(fb, vid, procs, kinds)
+        _check_mix(pw, vid, procs, kinds)
     fb.check_inventory()
     # What an admin's reset may have left (an export a rolled-back detach had removed) doctor repairs.
     repaired = fb.run("doctor", "--repair", "--json", "--stale-after", "0")
@@ -242,35 +232,36 @@ def test_detach_delete_reset_state_mix_ends_consistent(fakebin):
 
 # -- many volumes, no losers ------------------------------------------------------------------------
 
-def test_creates_on_a_fresh_inventory_all_succeed(fakebin):
+def test_creates_on_a_fresh_inventory_all_succeed(proc_world):
     """16 processes create 16 volumes on an inventory none of them has seen: the file, its schema
     and WAL mode are set up once, and every create wins. With a slow lvcreate, the fake host sees
     their lvcreate calls overlap (different volumes do not wait for each other), which shows the
     call log can see an overlap where volctl allows one."""
-    fb = fakebin
+    pw, fb = proc_world, proc_world.fb
     assert not fb.db.exists()
-    for round_ in range(2):
+    rounds = ROUNDS
+    for round_ in range(rounds):
         names = [f"c{round_}-{i}" for i in range(N)]
-        seq = last_seq(fb)
+        seq = pw.last_seq()
         procs = fb.together([["create", "--size", "1", "--name", n, "--json"] for n in names], env={"FAKEHOST_DELAY": "0.1"})
         assert exits(procs) == [0] * N, [str(p) for p in procs if p.exit_code != 0]
         assert sorted(p.json()["name"] for p in procs) == sorted(names)
-        lvcreates = [(r["start"], r["end"], r["volctl"]) for r in calls(fb, seq) if r["argv"][0] == "lvcreate"]
+        lvcreates = [(r["start"], r["end"], r["volctl"]) for r in pw.step_records(seq) if r["argv"][0] == "lvcreate"]
         assert len(lvcreates) == N and overlapping(lvcreates)
     with fb.service() as svc:
         volumes = list(svc.list())
-    assert len(volumes) == 2 * N and {v.status for v in volumes} == {"available"}
-    assert len(fb.host().lvs) == 2 * N
+    assert len(volumes) == rounds * N and {v.status for v in volumes} == {"available"}
+    assert len(fb.host().lvs) == rounds * N
     assert fb.db.stat().st_mode & 0o777 == 0o600
     fb.check_inventory()
     fb.assert_never_locked()
 
 
-def test_reserve_unreserve_loops_on_different_volumes_all_succeed(fakebin):
-    fb = fakebin
+def test_reserve_unreserve_loops_on_different_volumes_all_succeed(proc_world):
+    fb = proc_world.fb
     with fb.service() as svc:
         names = [svc.create(size=1, name=f"l{i}").volume.name for i in range(N)]
-    rounds = 2
+    rounds = ROUNDS
     for _ in range(rounds):
         for action in ("reserve", "unreserve"):
             procs = fb.together([[action, n] for n in names])
@@ -285,74 +276,56 @@ def test_reserve_unreserve_loops_on_different_volumes_all_succeed(fakebin):
 
 # -- the locks --------------------------------------------------------------------------------------
 
-def test_external_steps_of_one_volume_never_interleave(fakebin):
-    """connect, export, unexport, extend and delete on one volume, all at once, with slow tools.
-    connect lets the LIO lock go between the export and the ACL, and extend's and delete's LVM steps
-    run outside it, so only the volume's lock keeps one operation's steps together. With it, a
-    command that waited finds the volume as the one before left it: gone (3), or already at the size
-    asked (2), never in another operation's busy state."""
-    fb = fakebin
+def test_external_steps_of_one_volume_never_interleave(proc_world):
+    """connect, export, unexport, extend and delete on one volume, all at once, with slow tools and
+    slow helper steps. connect lets the helper's lock go between the export and the ACL, and extend's
+    and delete's LVM steps run outside it, so only the volume's lock keeps one operation's steps
+    together. With it, a command that waited finds the volume as the one before left it: gone (3),
+    or already at the size asked (2), never in another operation's busy state."""
+    pw, fb = proc_world, proc_world.fb
     commands = ([["connect", "{v}", "--initiator", f"iqn.1994-05.com.example:host{i}"] for i in range(5)]
                 + [["export", "{v}"]] * 3 + [["unexport", "{v}"]] * 3
                 + [["extend", "{v}", "--size", str(size)] for size in (2, 3, 4)] + [["delete", "{v}"]] * 2)
     allowed = {"connect": {0, 3}, "export": {0, 3}, "unexport": {0, 3}, "extend": {0, 2, 3}, "delete": {0, 3}}
     assert len(commands) == N
-    for round_ in range(3):
+    for round_ in range(ROUNDS):
         name = f"v{round_}"
         with fb.service() as svc:
             vid = svc.create(size=1, name=name).volume.id
-        seq = last_seq(fb)
+        seq = pw.last_seq()
         procs = fb.together([[a.replace("{v}", name) for a in c] for c in commands], env={"FAKEHOST_DELAY": "0.02"})
         for command, proc in zip(commands, procs):
             assert proc.exit_code in allowed[command[0]], proc
             if command[0] == "extend" and proc.exit_code == 2:
                 assert "must be larger than the current" in proc.stderr, proc
         assert [c[0] for c, p in zip(commands, procs) if p.exit_code == 0].count("delete") <= 1
-        records = calls(fb, seq)
+        records = pw.step_records(seq)
         assert_volume_steps_never_interleave(records, {vid: procs})
-        assert_lio_calls_never_overlap(records)
+        steps = assert_helper_steps_never_overlap(records)
+        exported = [c for c, p in zip(commands, procs) if c[0] in ("connect", "export") and p.exit_code == 0]
+        assert steps > 0 or not exported  # a delete that went first leaves nothing to export
         fb.transitions(vid)
     assert fb.run("doctor", "--stale-after", "0").exit_code == 0
     fb.check_inventory()
     fb.assert_never_locked()
 
 
-def test_cinder_rtstool_calls_never_overlap_host_wide(fakebin):
-    """16 volumes exported and connected at once: different volume locks, one LIO lock."""
-    fb = fakebin
+def test_helper_steps_never_overlap_host_wide(proc_world):
+    """16 volumes exported and connected at once: different volume locks, one host-wide lock."""
+    pw, fb = proc_world, proc_world.fb
     with fb.service() as svc:
         vids = [svc.create(size=1, name=f"v{i}").volume.id for i in range(N)]
-    seq = last_seq(fb)
+    seq = pw.last_seq()
     procs = fb.together([["connect", f"v{i}", "--initiator", INITIATOR, "--json"] for i in range(N)],
                         env={"FAKEHOST_DELAY": "0.02"})
     assert exits(procs) == [0] * N, [str(p) for p in procs]
-    records = calls(fb, seq)
-    assert assert_lio_calls_never_overlap(records) == 4 * N  # create, get-targets, add-initiator, save
+    records = pw.step_records(seq)
+    assert assert_helper_steps_never_overlap(records) == len(pw.flow_steps("connect-fresh")) * N
     assert_volume_steps_never_interleave(records, {vid: [p] for vid, p in zip(vids, procs)})
-    host = fb.host()
-    assert all(set(host.targets[p.json()["data"]["target_iqn"]].acls) == {INITIATOR} for p in procs)
+    live = pw.live()
+    assert {pw.target_in(p.json()) for p in procs} == set(live)
+    assert all(hosts == {INITIATOR} for hosts in live.values()) and pw.persisted() == live
     assert fb.run("doctor", "--stale-after", "0").exit_code == 0
     fb.check_inventory()
     fb.assert_never_locked()
 
-
-# -- the harness itself -------------------------------------------------------------------------------
-
-def test_fake_host_state_survives_the_round_trip(tmp_path):
-    """What the fake programs store is what they load: LVs, targets with ACLs and CHAP, the saved config."""
-    from fakehost import FakeHost
-
-    host = FakeHost(configfs=tmp_path / "configfs", save_file=tmp_path / "saveconfig.json")
-    (tmp_path / "configfs").mkdir()
-    host.add_lv(VG, "volume-1", 2)
-    host.add_lv(VG, "volume-2", 1)
-    host.run(["cinder-rtstool", "create", f"/dev/{VG}/volume-1", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16",
-              "False", "-p3260", "-a10.0.0.1,10.0.0.2"])
-    host.run(["cinder-rtstool", "add-initiator", "iqn.2010-10.org.openstack:volume-1", "user", "secretpassword16", INITIATOR])
-    host.run(["cinder-rtstool", "save"])
-    host.run(["cinder-rtstool", "create", f"/dev/{VG}/volume-2", "iqn.2010-10.org.openstack:volume-2", "u", "p", "True"])
-    again = FakeHost.from_state(host.to_state())
-    assert again.to_state() == host.to_state()
-    assert (again.vgs, again.lvs, again.targets, again.saved) == (host.vgs, host.lvs, host.targets, host.saved)
-    assert (again.configfs, again.save_file) == (host.configfs, host.save_file)
-    assert FakeHost.from_state({**host.to_state(), "_seq": 7}).targets == host.targets

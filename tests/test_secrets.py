@@ -1,12 +1,15 @@
-"""Secrets: the CHAP passwords volctl generates may appear only in `connect` output (the initiator
-needs them) and in `show --show-secrets`. Never in any other stdout or stderr (human, --json or -v),
-`history`, log records, or the message of a failed command, even when the failing tool echoes its
-whole command line, password included, on stderr.
+"""Secrets: the passwords volctl generates for a volume's export may appear only in `connect`
+output (the initiator needs them) and in `show --show-secrets`. Never in any other stdout or
+stderr (human, --json or -v), `history`, log records, or the message of a failed step, even when
+what fails below the helper echoes its arguments, password included (a tool's stderr, a library's
+error).
 
-Each test runs the whole lifecycle itself with every command and the failures whose argv carries
-the password (cinder-rtstool create and add-initiator) or that come between (save), collects the
-passwords from the fake host's record of the real argv, and scans everything that came out.
-Also: the inventory that holds the passwords is private, and volctl says so when it is not.
+The lifecycle tests run once per target helper (tests/worlds.py): the whole lifecycle with every
+command and failures of the helper steps that hand the password down (create_export, allow) or
+that come between (persist). They collect the passwords from the inventory, check them against
+what went below the helper (a tool's argv, a library's ACLs) where the fake below can see it, and
+scan everything that came out. Also: the inventory that holds the passwords is private, and
+volctl says so when it is not (about the inventory file, whichever helper: the default world).
 """
 
 from __future__ import annotations
@@ -25,15 +28,20 @@ INITIATOR_3 = "iqn.2004-10.com.ubuntu:01:c0ffee"
 UUID_V3 = "9d3b1c4e-2f6a-4b7c-8d9e-0a1b2c3d4e5f"
 
 
-def passwords_in(argvs) -> set[str]:
-    """The passwords volctl handed to cinder-rtstool: create DEV IQN USER PASSWORD ..., add-initiator IQN USER PASSWORD INI."""
-    found = set()
-    for argv in argvs:
-        if argv[:2] == ["cinder-rtstool", "create"]:
-            found.add(argv[5])
-        elif argv[:2] == ["cinder-rtstool", "add-initiator"]:
-            found.add(argv[4])
-    return found
+def passwords_in(db: Path) -> set[str]:
+    """The secrets the inventory holds: provider_auth is "<method> <user> <secret>" for every helper."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return {auth.split()[2] for (auth,) in conn.execute("SELECT provider_auth FROM volumes WHERE provider_auth IS NOT NULL")}
+    finally:
+        conn.close()
+
+
+def assert_went_below(pw, passwords: set[str], below: set[str] | None) -> None:
+    """What went below the helper is the inventory's secrets, where the fake below can see them
+    (lioadm's argv, the shared rtslib's live ACLs), and nothing else."""
+    if below is not None:
+        assert below and below <= passwords, (below, passwords)
 
 
 def allowed(args: tuple[str, ...], exit_code: int) -> bool:
@@ -74,17 +82,15 @@ def scan_inventory_history(db: Path, passwords: set[str]) -> None:
 
 # -- in-process: every output, and every log record -------------------------------------------------
 
-def test_no_password_outside_connect_and_show_secrets_in_process(fakebin, monkeypatch, caplog):
+def test_no_password_outside_connect_and_show_secrets_in_process(proc_world, monkeypatch, caplog):
     """The CLI in this process, with the real Runner starting the fake programs, so the log records
     of every command (caplog) are there to scan besides stdout and stderr."""
     from click.testing import CliRunner
 
     from volctl.cli import App, cli
-    from volctl.config import Settings
     from volctl.runner import Runner
-    from volctl.service import VolumeService
 
-    fb = fakebin
+    pw, fb = proc_world, proc_world.fb
     caplog.set_level(logging.DEBUG, logger="volctl")
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # as fb.env() does: the fake programs' bytecode is cached
     for key, value in fb.env().items():
@@ -92,12 +98,19 @@ def test_no_password_outside_connect_and_show_secrets_in_process(fakebin, monkey
     outputs = []
 
     def run(*args: str, expect: int = 0, input: str | None = None, fail: str | None = None):
-        if fail:
+        """fail: a helper step that fails in this command (its message echoing what the call was
+        given), or an LVM program."""
+        if fail in ("lvremove",):
             monkeypatch.setenv("FAKEHOST_FAIL", fail)
-        service = VolumeService(fb.db, Settings(**fb.settings_values), runner=Runner(), configfs=fb.configfs,
-                                save_file=fb.save_file, host_root=fb.root / "host")
+        elif fail and pw.commands:  # the helper's steps are programs: they read the environment
+            for key, value in pw.fail_env(fail, echo=True).items():
+                monkeypatch.setenv(key, value)
+        elif fail:
+            pw.in_process_fail(fail, echo=True)
+        service = pw.in_process_service(Runner())
         result = CliRunner().invoke(cli, list(args), obj=App(_service=service), input=input, catch_exceptions=False)
         monkeypatch.delenv("FAKEHOST_FAIL", raising=False)
+        pw.steps.clear()
         outputs.append((args, result.exit_code, result.stdout, result.stderr))
         assert result.exit_code == expect, (args, result.exit_code, result.stdout, result.stderr)
         return result
@@ -122,13 +135,16 @@ def test_no_password_outside_connect_and_show_secrets_in_process(fakebin, monkey
     run("connect", "v1", "--initiator", INITIATOR_2)
     run("connect", "v1", "--connector", "-", "--multipath", input=f'{{"initiator": "{INITIATOR_3}", "host": "c3"}}')
     run("-v", "attach", "v1", "--instance", INSTANCE_1, "--host", "compute1", "--initiator", INITIATOR_1, "--json")
+    below = pw.secrets_below()  # while v1's hosts are allowed
     every_read("v1")
 
-    # failures of the commands whose argv carries the password, and of save between them; the fake
-    # tool echoes its whole argv on stderr
-    add, create, save = "cinder-rtstool add-initiator", "cinder-rtstool create", "cinder-rtstool save"
+    # failures of the steps that hand the password down, and of the persist between them; what
+    # fails below the helper echoes what it was given
+    add, create, save = "allow", "create_export", "persist"
     failed = run("-v", "connect", "v1", "--initiator", "iqn.2001-04.com.example:bad", expect=6, fail=add)
-    assert "simulated failure: cinder-rtstool add-initiator" in failed.stderr and "***" in failed.stderr
+    assert "simulated failure" in failed.stderr
+    if pw.echoes:  # the echoed password, masked
+        assert "***" in failed.stderr
     run("connect", "v1", "--initiator", "iqn.2001-04.com.example:bad", "--json", expect=6, fail=add)
     run("-v", "connect", "v2", "--initiator", INITIATOR_1, expect=6, fail=add)  # a fresh export by connect, undone
     run("-v", "export", "v2", expect=6, fail=create)
@@ -161,6 +177,7 @@ def test_no_password_outside_connect_and_show_secrets_in_process(fakebin, monkey
     run("--json", "doctor", "--stale-after", "0")
     run("-v", "doctor", "--repair", "--json")
     every_read("v1")
+    passwords = passwords_in(fb.db)
     run("-v", "delete", "v2", expect=6, fail="lvremove")
     for name in ("v1", "v2", "v3"):
         run("-v", "delete", name, "--json")
@@ -168,24 +185,24 @@ def test_no_password_outside_connect_and_show_secrets_in_process(fakebin, monkey
         run("-v", "history", name, "--json")
     run("list", "--json")
 
-    passwords = passwords_in(c["argv"] for c in fb.calls() if c["ev"] == "start")
     assert len(passwords) == 3  # one per volume, reused on every export
+    assert_went_below(pw, passwords, below)
     assert scan(outputs, passwords) >= 6  # connect and show --show-secrets did show them
     records = [r for r in caplog.records if r.name.startswith("volctl")]
     texts = [r.getMessage() for r in records] + [caplog.text]
-    assert any("run: cinder-rtstool create" in t and "***" in t for t in texts)  # the log saw the commands ...
+    if pw.commands:
+        assert any("run: " in t and "***" in t for t in texts)  # the log saw the commands that carry it ...
     assert not any(p in t for p in passwords for t in texts)  # ... masked
     scan_inventory_history(fb.db, passwords)
 
 
 # -- real processes: their whole stdout and stderr ------------------------------------------------
 
-def test_no_password_outside_connect_and_show_secrets_in_real_processes(fakebin):
-    fb = fakebin
-    fail = {"FAKEHOST_FAIL_CODE": "1"}
+def test_no_password_outside_connect_and_show_secrets_in_real_processes(proc_world):
+    pw, fb = proc_world, proc_world.fb
 
-    def failing(prefix: str) -> dict:
-        return {**fail, "FAKEHOST_FAIL": prefix}
+    def failing(step: str) -> dict:
+        return pw.fail_env(step, echo=True)
 
     def run(*args: str, expect: int = 0, env: dict | None = None, input: str | None = None):
         proc = fb.run(*args, env=env, input=input)
@@ -198,19 +215,22 @@ def test_no_password_outside_connect_and_show_secrets_in_real_processes(fakebin)
     run("-v", "connect", "v1", "--initiator", INITIATOR_1, "--json")
     run("-v", "connect", "v1", "--initiator", INITIATOR_2)
     run("-v", "attach", "v1", "--instance", INSTANCE_1, "--host", "compute1")
+    below = pw.secrets_below()  # while v1's hosts are allowed
     # v2 was never exported: its password is generated by the first of these and stored before create runs
-    for prefix, args in [
-        ("cinder-rtstool create", ("-v", "export", "v2", "--json")),
-        ("cinder-rtstool create", ("connect", "v2", "--initiator", INITIATOR_1, "--json")),
-        ("cinder-rtstool save", ("-v", "export", "v2")),
-        ("cinder-rtstool save", ("-v", "connect", "v2", "--initiator", INITIATOR_1)),
-        ("cinder-rtstool add-initiator", ("-v", "connect", "v2", "--initiator", INITIATOR_1, "--json")),
-        ("cinder-rtstool add-initiator", ("connect", "v1", "--initiator", INITIATOR_3)),
-        ("cinder-rtstool save", ("-v", "--json", "connect", "v1", "--initiator", INITIATOR_3)),
-        ("cinder-rtstool save", ("-v", "disconnect", "v1", "--initiator", INITIATOR_2)),
+    for step, args in [
+        ("create_export", ("-v", "export", "v2", "--json")),
+        ("create_export", ("connect", "v2", "--initiator", INITIATOR_1, "--json")),
+        ("persist", ("-v", "export", "v2")),
+        ("persist", ("-v", "connect", "v2", "--initiator", INITIATOR_1)),
+        ("allow", ("-v", "connect", "v2", "--initiator", INITIATOR_1, "--json")),
+        ("allow", ("connect", "v1", "--initiator", INITIATOR_3)),
+        ("persist", ("-v", "--json", "connect", "v1", "--initiator", INITIATOR_3)),
+        ("persist", ("-v", "disconnect", "v1", "--initiator", INITIATOR_2)),
     ]:
-        proc = run(*args, expect=6, env=failing(prefix))
-        assert prefix in proc.stderr and "simulated failure" in proc.stderr, proc
+        proc = run(*args, expect=6, env=failing(step))
+        assert "simulated failure" in proc.stderr, proc
+        if pw.echoes and step == "allow":
+            assert "***" in proc.stderr, proc  # the echoed password, masked
     for args in (("show", "v1"), ("show", "v2", "--json"), ("history", "v1"), ("-v", "history", "v2", "--json"),
                  ("list",), ("list", "--json"), ("show", "v1", "--show-secrets"), ("show", "v2", "--show-secrets", "--json")):
         run(*args)
@@ -224,16 +244,18 @@ def test_no_password_outside_connect_and_show_secrets_in_real_processes(fakebin)
     run("-v", "reset-state", "v2", "--status", "available", "--attach-status", "detached")
     run("-v", "doctor", "--repair", "--json", "--stale-after", "0")
     run("-v", "doctor", "--stale-after", "0")
+    passwords = passwords_in(fb.db)
     run("-v", "delete", "v1", "--json")
     run("-v", "delete", "v2")
     run("-v", "history", "v1", "--json")
     run("history", "v2")
 
-    passwords = passwords_in(c["argv"] for c in fb.calls() if c["ev"] == "start")
     assert len(passwords) == 2
+    assert_went_below(pw, passwords, below)
     outputs = [(p.args, p.exit_code, p.stdout, p.stderr) for p in fb.procs]
     assert scan(outputs, passwords) >= 3
-    assert any("volctl: run: cinder-rtstool create" in p.stderr and "***" in p.stderr for p in fb.procs)
+    if pw.commands:
+        assert any("volctl: run: " in p.stderr and "***" in p.stderr for p in fb.procs)
     scan_inventory_history(fb.db, passwords)
     fb.assert_never_locked()
 

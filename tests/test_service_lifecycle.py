@@ -1,4 +1,7 @@
-"""Lifecycle use cases on VolumeService: unreserve, detach, disconnect, unexport, delete, extend, reset-state."""
+"""Lifecycle use cases on VolumeService: unreserve, detach, disconnect, unexport, delete, extend,
+reset-state; once per target helper (tests/worlds.py), asserted at the helper seam: the
+inventory, history, the helper steps run, what is live and what is persisted. The lioadm helper's
+command lines for these flows are tests/test_target_lioadm.py's and tests/test_cli_flow.py's."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2
 from volctl.config import Settings
 from volctl.errors import InvalidState, NotFound, UsageError
 
-PREFIX = "iqn.2010-10.org.openstack:"
 VG = "cinder-volumes"
 REMOVE_CONFIG = "activation { retry_deactivation = 1} "
 RETRY_CONFIG = "activation { retry_deactivation = 1} devices { ignore_suspended_devices = 1}"
 
 
-def iqn_of(volume) -> str:
-    return f"{PREFIX}volume-{volume.id}"
+@pytest.fixture
+def make_service(world):
+    return world.make_service
 
 
 def attached(service, name="v1", *, multiattach=False, instance=INSTANCE_1, initiator=INITIATOR_1, size=1):
@@ -70,13 +73,12 @@ def test_unreserve_refused_unless_attaching(service, setup):
 # -- detach ----------------------------------------------------------------------------------
 
 
-def test_detach_last_attachment_removes_the_export(service, host, save_file):
+def test_detach_last_attachment_removes_the_export(service, world):
     volume = attached(service)
     [attachment] = volume.attachments
-    host.calls.clear()
+    world.forget()
     done = service.detach("v1")
-    iqn = iqn_of(volume)
-    assert host.calls == [["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save", str(save_file)]]
+    assert world.seen() == ["remove_export", "persist"] and world.lvm_calls() == []
     assert done.data == {"attachment_id": attachment.id, "export_removed": True}
     volume = service.show("v1")
     assert (volume.status, volume.attach_status) == ("available", "detached")
@@ -85,51 +87,52 @@ def test_detach_last_attachment_removes_the_export(service, host, save_file):
     assert volume.connections == ()
     [kept] = volume.attachments
     assert kept.id == attachment.id and kept.attach_status == "detached" and kept.detach_time
-    assert host.targets == {} and host.saved == {}
+    assert world.live() == {} and world.persisted() == {}
     transitions = [(e.action, e.from_status, e.to_status) for e in events(service) if e.kind == "transition"]
     assert transitions[-2:] == [("detach", "in-use", "detaching"), ("detach", "detaching", "available")]
 
 
-def test_detach_whose_save_fails_after_the_target_is_gone_records_the_detach(service, host):
+def test_detach_whose_save_fails_after_the_target_is_gone_records_the_detach(service, world):
     """The target is gone from the host: rolling back to in-use would claim a disk the instance no
-    longer has. The detach is recorded, the save's failure is exit 6, and history says why."""
-    attached(service)
-    host.fail(["cinder-rtstool", "save"], exit_code=1, stderr="save went wrong")
+    longer has. The detach is recorded, the persist's failure is exit 6, and history says why."""
+    volume = attached(service)
+    fault = world.fail("persist", always=True, message="save went wrong")
     with pytest.raises(Exception) as e:
         service.detach("v1")
-    assert e.value.exit_code == 6 and "cinder-rtstool save" in str(e.value) and "save went wrong" in str(e.value)
+    assert e.value.exit_code == 6 and "save went wrong" in str(e.value)
+    assert world.failure_filed(service.history("v1"), fault)
     after = service.show("v1")
     assert (after.status, after.attach_status, after.provider_location) == ("available", "detached", None)
     assert [a.attach_status for a in after.attachments] == ["detached"] and after.connections == ()
-    assert host.targets == {}
+    assert world.live() == {}
+    assert world.persisted() == {world.target_of(volume): {INITIATOR_1}}  # stale until a persist works
     assert "could not be saved" in events(service)[-1].detail
 
 
-@pytest.mark.parametrize("step", ["delete"])
-def test_detach_rolls_back_to_in_use_when_removing_the_export_fails(service, host, step):
+def test_detach_rolls_back_to_in_use_when_removing_the_export_fails(service, world):
     volume = attached(service)
-    host.fail(["cinder-rtstool", step], exit_code=1, stderr=f"{step} went wrong")
+    fault = world.fail("remove_export", always=True, message="remove went wrong")
     with pytest.raises(Exception) as e:
         service.detach("v1")
     assert e.value.exit_code == 6
-    assert f"cinder-rtstool {step}" in str(e.value) and "exit code 1" in str(e.value) and f"{step} went wrong" in str(e.value)
+    assert "remove went wrong" in str(e.value)
     after = service.show("v1")
     assert (after.status, after.attach_status) == ("in-use", "attached")
     assert [a.attach_status for a in after.attachments] == ["attached"]
     assert after.provider_location == volume.provider_location
     assert [c.initiator for c in after.connections] == [INITIATOR_1]
+    assert world.live() == {world.target_of(volume): {INITIATOR_1}}
     history = events(service)
-    failed = [e for e in history if e.kind == "command" and e.argv[:2] == ("cinder-rtstool", step) and e.exit_code == 1]
-    assert failed
+    assert world.failure_filed(history, fault)
     last = history[-1]
     assert (last.action, last.from_status, last.to_status) == ("detach", "detaching", "in-use")
     assert "removing the export failed" in last.detail
     # once the host works again, the same detach goes through
-    host.failures.clear()
+    world.clear_faults()
     assert service.detach("v1").volume.status == "available"
 
 
-def test_detach_by_attachment_or_instance(service, host):
+def test_detach_by_attachment_or_instance(service):
     attached(service, multiattach=True)
     service.reserve("v1")
     service.connect("v1", {"initiator": INITIATOR_2})
@@ -159,97 +162,95 @@ def test_detach_refused_unless_in_use(service):
 # -- disconnect ------------------------------------------------------------------------------
 
 
-def test_disconnect_deletes_the_acl_and_saves(service, host, save_file):
+def test_disconnect_deletes_the_acl_and_saves(service, world):
     volume = service.create(size=1, name="v1").volume
     service.connect("v1", {"initiator": INITIATOR_1})
     service.connect("v1", {"initiator": INITIATOR_2})
-    iqn = iqn_of(volume)
-    host.calls.clear()
+    target = world.target_of(volume)
+    world.forget()
     done = service.disconnect("v1", {"initiator": INITIATOR_1})
-    assert host.calls == [["cinder-rtstool", "delete-initiator", iqn, INITIATOR_1], ["cinder-rtstool", "save", str(save_file)]]
+    assert world.seen() == ["disallow", "persist"] and world.lvm_calls() == []
     assert done.changed
-    assert list(host.targets[iqn].acls) == [INITIATOR_2]
-    assert list(host.saved[iqn].acls) == [INITIATOR_2]
+    assert world.live() == {target: {INITIATOR_2}} == world.persisted()
     assert [c.initiator for c in done.volume.connections] == [INITIATOR_2]
     assert done.volume.provider_location  # the export stays
     assert f"ACL for {INITIATOR_1} removed" in notes(service, action="disconnect")
 
 
-def test_disconnect_of_a_missing_acl_is_fine_and_noted(service, host):
+def test_disconnect_of_a_missing_acl_is_fine_and_noted(service, world):
     volume = service.create(size=1, name="v1").volume
     service.export("v1")
     done = service.disconnect("v1", {"initiator": INITIATOR_2})
     assert not done.changed
     assert any(INITIATOR_2 in n for n in done.notes)
     assert f"ACL for {INITIATOR_2} was not there" in notes(service, action="disconnect")
-    assert iqn_of(volume) in host.targets
+    assert world.live() == {world.target_of(volume): set()}
 
 
-def test_disconnect_when_the_target_vanished_is_fine(service, host):
+def test_disconnect_when_the_target_vanished_is_fine(service, world):
     volume = service.create(size=1, name="v1").volume
     service.connect("v1", {"initiator": INITIATOR_1})
-    del host.targets[iqn_of(volume)]
+    world.lose(world.target_of(volume))
     done = service.disconnect("v1", {"initiator": INITIATOR_1})
     assert not done.changed
     assert done.volume.connections == ()
 
 
-def test_disconnect_of_a_volume_not_exported_runs_nothing(service, host):
+def test_disconnect_of_a_volume_not_exported_runs_nothing(service, world):
     service.create(size=1, name="v1")
-    host.calls.clear()
+    world.forget()
     done = service.disconnect("v1", {"initiator": INITIATOR_1})
-    assert host.calls == []
+    assert world.seen() == [] and world.host.calls == []
     assert not done.changed and "not exported" in done.notes[0]
 
 
-def test_disconnect_keeps_an_acl_shared_by_live_attachments(service, host):
+def test_disconnect_keeps_an_acl_shared_by_live_attachments(service, world):
     volume = service.create(size=1, name="v1", multiattach=True).volume
     service.connect("v1", {"initiator": INITIATOR_1})
     for instance in (INSTANCE_1, INSTANCE_2):
         service.reserve("v1")
         service.attach("v1", instance=instance, initiator=INITIATOR_1)
-    host.calls.clear()
+    world.forget()
     done = service.disconnect("v1", {"initiator": INITIATOR_1})
-    assert host.calls == []
+    assert world.seen() == [] and world.host.calls == []
     assert not done.changed
-    assert INITIATOR_1 in host.targets[iqn_of(volume)].acls
+    assert world.live() == {world.target_of(volume): {INITIATOR_1}}
     assert any("kept" in n for n in notes(service, action="disconnect"))
 
 
 # -- unexport --------------------------------------------------------------------------------
 
 
-def test_unexport_removes_the_target_keeps_the_credentials(service, host, save_file):
-    volume = service.create(size=1, name="v1").volume
+def test_unexport_removes_the_target_keeps_the_credentials(service, world):
+    service.create(size=1, name="v1")
     service.connect("v1", {"initiator": INITIATOR_1})
     auth = service.show("v1").provider_auth
-    host.calls.clear()
+    world.forget()
     done = service.unexport("v1")
-    iqn = iqn_of(volume)
-    assert host.calls == [["cinder-rtstool", "get-targets"], ["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save", str(save_file)]]
+    assert world.seen() == [*world.listing, "remove_export", "persist"] and world.lvm_calls() == []
     assert done.volume.provider_location is None
     assert done.volume.provider_auth == auth
     assert done.volume.connections == ()
-    assert host.targets == {} and host.saved == {}
+    assert world.live() == {} and world.persisted() == {}
 
 
-def test_unexport_of_a_volume_not_exported_changes_nothing(service, host):
+def test_unexport_of_a_volume_not_exported_changes_nothing(service):
     service.create(size=1, name="v1")
     done = service.unexport("v1")
     assert not done.changed and "not exported" in done.notes[0]
 
 
 @pytest.mark.parametrize("multiattach", [False, True])
-def test_unexport_refused_while_attached(service, host, multiattach):
+def test_unexport_refused_while_attached(service, world, multiattach):
     volume = attached(service, multiattach=multiattach)
     if multiattach:
         service.reserve("v1")  # attaching, with a live attachment
-    host.calls.clear()
+    world.forget()
     with pytest.raises(InvalidState) as e:
         service.unexport("v1")
     assert e.value.exit_code == 5
-    assert host.calls == []
-    assert iqn_of(volume) in host.targets
+    assert world.seen() == [] and world.host.calls == []
+    assert world.live() == {world.target_of(volume): {INITIATOR_1}}
     assert service.show("v1").provider_location == volume.provider_location
 
 
@@ -260,49 +261,52 @@ def lv_path(volume) -> str:
     return f"/dev/{VG}/volume-{volume.id}"
 
 
-def test_delete_thick_zeroes_then_removes_with_cinders_flags(service, host):
+def test_delete_thick_zeroes_then_removes_with_cinders_flags(service, host, world):
     volume = service.create(size=1, name="v1").volume
-    host.calls.clear()
+    world.forget()
     done = service.delete("v1")
     lv = f"volume-{volume.id}"
-    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "dd", "lvremove"]
-    dd = host.calls[2]
+    assert world.seen() == world.listing  # is there a target to remove? none
+    calls = world.lvm_calls()
+    assert [c[0] for c in calls] == ["lvs", "dd", "lvremove"]
+    dd = calls[1]
     assert dd[:6] == ["dd", "if=/dev/zero", f"of={lv_path(volume)}", f"count={1024**3}", "bs=1M", "iflag=count_bytes"]
     assert "oflag=direct" in dd
-    assert host.calls[3] == ["lvremove", "--config", REMOVE_CONFIG, "-f", f"{VG}/{lv}"]
+    assert calls[2] == ["lvremove", "--config", REMOVE_CONFIG, "-f", f"{VG}/{lv}"]
     assert done.volume is None and done.data == {"id": volume.id, "name": "v1", "deleted": True}
     assert host.lvs == {}
     with pytest.raises(NotFound):
         service.show("v1")
 
 
-def test_delete_with_volume_clear_none_does_not_zero(make_service, host):
+def test_delete_with_volume_clear_none_does_not_zero(make_service, host, world):
     service = make_service(settings=Settings(volume_clear="none"))
     service.create(size=1, name="v1")
-    host.calls.clear()
+    world.forget()
     service.delete("v1")
-    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "lvremove"]
+    assert world.seen() == world.listing and [c[0] for c in world.lvm_calls()] == ["lvs", "lvremove"]
     assert host.lvs == {}
 
 
-def test_thin_volume_is_created_in_the_pool_and_not_zeroed(make_service, host):
+def test_thin_volume_is_created_in_the_pool_and_not_zeroed(make_service, host, world):
     service = make_service(settings=Settings(lvm_type="thin"))
     volume = service.create(size=2, name="v1").volume
     lv = f"volume-{volume.id}"
     assert ["lvcreate", "-T", "-V", "2g", "-n", lv, f"{VG}/{VG}-pool"] in host.calls
     assert (VG, f"{VG}-pool") in host.lvs
-    host.calls.clear()
+    world.forget()
     service.delete("v1")
-    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "lvremove"]
+    assert world.seen() == world.listing and [c[0] for c in world.lvm_calls()] == ["lvs", "lvremove"]
     assert (VG, lv) not in host.lvs
 
 
-def test_delete_removes_an_export_left_on_an_available_volume(service, host):
-    volume = service.create(size=1, name="v1").volume
+def test_delete_removes_an_export_left_on_an_available_volume(service, host, world):
+    service.create(size=1, name="v1")
     service.export("v1")
+    world.forget()
     service.delete("v1")
-    assert ["cinder-rtstool", "delete", iqn_of(volume)] in host.calls
-    assert host.targets == {} and host.saved == {} and host.lvs == {}
+    assert world.seen() == [*world.listing, "remove_export", "persist"]
+    assert world.live() == {} and world.persisted() == {} and host.lvs == {}
 
 
 def test_delete_when_the_lv_is_already_gone(service, host):
@@ -323,14 +327,14 @@ def test_delete_allowed_from_error_states(service, host, status):
 
 
 @pytest.mark.parametrize("status", ["creating", "attaching", "in-use", "detaching", "deleting", "extending", "maintenance"])
-def test_delete_refused_from_other_states(service, host, status):
+def test_delete_refused_from_other_states(service, host, world, status):
     service.create(size=1, name="v1")
     service.reset_state("v1", status=status)
-    host.calls.clear()
+    world.forget()
     with pytest.raises(InvalidState) as e:
         service.delete("v1")
     assert f"'{status}'" in str(e.value) and "'available'" in str(e.value)
-    assert host.calls == [] and len(host.lvs) == 1
+    assert world.seen() == [] and host.calls == [] and len(host.lvs) == 1
     assert service.show("v1").status == status
 
 
@@ -392,11 +396,11 @@ def test_history_by_name_follows_the_newest_volume_of_that_name(service):
 # -- extend ----------------------------------------------------------------------------------
 
 
-def test_extend_grows_the_lv(service, host):
+def test_extend_grows_the_lv(service, host, world):
     volume = service.create(size=1, name="v1").volume
-    host.calls.clear()
+    world.forget()
     done = service.extend("v1", 3)
-    assert host.calls == [["lvextend", "-L", "3g", f"{VG}/volume-{volume.id}"]]
+    assert world.seen() == [] and host.calls == [["lvextend", "-L", "3g", f"{VG}/volume-{volume.id}"]]
     assert (done.volume.size, done.volume.status) == (3, "available")
     assert host.lvs[(VG, f"volume-{volume.id}")]["size"] == 3 * 1024**3
     transitions = [(e.from_status, e.to_status) for e in service.history("v1") if e.action == "extend"]
@@ -416,13 +420,13 @@ def test_extend_failure_is_error_extending(service, host):
 
 
 @pytest.mark.parametrize("status", ["attaching", "in-use", "error", "maintenance"])
-def test_extend_only_from_available(service, host, status):
+def test_extend_only_from_available(service, host, world, status):
     service.create(size=1, name="v1")
     service.reset_state("v1", status=status)
-    host.calls.clear()
+    world.forget()
     with pytest.raises(InvalidState):
         service.extend("v1", 2)
-    assert host.calls == []
+    assert world.seen() == [] and host.calls == []
 
 
 # -- reset-state -----------------------------------------------------------------------------
@@ -444,12 +448,12 @@ def test_reset_state_from_any_state(service, status):
     assert service.reset_state("v1", status=status).volume.status == status
 
 
-def test_reset_state_to_available_warns_about_a_target_left_on_the_host(service, host):
+def test_reset_state_to_available_warns_about_a_target_left_on_the_host(service, world):
     volume = service.create(size=1, name="v1").volume
     service.export("v1")
     service.reset_state("v1", status="error")
     done = service.reset_state("v1", status="available")
-    assert any(iqn_of(volume) in n and "still exported" in n for n in done.notes)
+    assert any(world.target_of(volume) in n and "still exported" in n for n in done.notes)
     service.unexport("v1")
     service.reset_state("v1", status="error")
     assert service.reset_state("v1", status="available").notes == ()
@@ -469,17 +473,3 @@ def test_reset_state_rejects_unknown_statuses(service):
         service.reset_state("v1", status="available", attach_status="glued")
     assert service.show("v1").status == "available"
 
-
-def test_export_again_without_the_iscsi_fabric_in_configfs_asks_get_targets_once(make_service, host, tmp_path):
-    """No iscsi directory in configfs (target module not loaded): whether the target is live comes
-    from one get-targets, then Cinder's own check after create."""
-    service = make_service(configfs=tmp_path / "no-iscsi-fabric")
-    iqn = iqn_of(service.create(size=1, name="v1").volume)
-    service.export("v1")
-    del host.targets[iqn]  # gone behind volctl's back; the inventory still says exported
-    host.calls.clear()
-    service.export("v1")
-    assert [call[:2] for call in host.calls] == [
-        ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "create"], ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "save"],
-    ]
-    assert iqn in host.targets

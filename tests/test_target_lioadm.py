@@ -312,3 +312,100 @@ def test_save_drops_the_exclusive_key_debians_rtslib_cannot_restore(tmp_path, lo
     assert document["storage_objects"][0]["attributes"] == {"block_size": 512} and document["targets"] == written["targets"]
     assert save_file.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# -- the service's flows as cinder-rtstool command lines (the behaviour suites assert them at the
+# -- helper seam, once per helper: tests/test_service_lifecycle.py and the others) ----------------
+
+
+def attached_on_the_fake_host(service):
+    from conftest import INSTANCE_1
+
+    volume = service.create(size=1, name="v1").volume
+    service.reserve("v1")
+    service.connect("v1", {"initiator": INITIATOR})
+    service.attach("v1", instance=INSTANCE_1, host="compute1", mountpoint="/dev/vdb", initiator=INITIATOR)
+    return volume
+
+
+def test_detach_of_the_last_attachment_is_delete_then_save(service, host, save_file):
+    iqn = PREFIX + attached_on_the_fake_host(service).lv_name
+    host.calls.clear()
+    service.detach("v1")
+    assert host.calls == [["cinder-rtstool", "delete", iqn], ["cinder-rtstool", "save", str(save_file)]]
+
+
+def test_disconnect_is_delete_initiator_then_save(service, host, save_file):
+    iqn = PREFIX + service.create(size=1, name="v1").volume.lv_name
+    service.connect("v1", {"initiator": INITIATOR})
+    host.calls.clear()
+    service.disconnect("v1", {"initiator": INITIATOR})
+    assert host.calls == [["cinder-rtstool", "delete-initiator", iqn, INITIATOR], ["cinder-rtstool", "save", str(save_file)]]
+
+
+def test_unexport_is_get_targets_delete_save(service, host, save_file):
+    iqn = PREFIX + service.create(size=1, name="v1").volume.lv_name
+    service.export("v1")
+    host.calls.clear()
+    service.unexport("v1")
+    assert host.calls == [["cinder-rtstool", "get-targets"], ["cinder-rtstool", "delete", iqn],
+                          ["cinder-rtstool", "save", str(save_file)]]
+
+
+def test_delete_asks_get_targets_before_the_lvm_steps(service, host):
+    service.create(size=1, name="v1")
+    host.calls.clear()
+    service.delete("v1")
+    assert [c[0] for c in host.calls] == ["cinder-rtstool", "lvs", "dd", "lvremove"]
+    assert host.calls[0] == ["cinder-rtstool", "get-targets"]
+
+
+def test_a_failed_rtstool_call_is_filed_in_history_with_its_exit_code(service, host):
+    """What the behaviour suites check through the world (failure_filed): the failed program, its
+    exit code and its stderr, in the volume's history; and the error names the command."""
+    attached_on_the_fake_host(service)
+    host.fail(["cinder-rtstool", "delete"], exit_code=1, stderr="delete went wrong")
+    with pytest.raises(CommandFailed) as e:
+        service.detach("v1")
+    assert "cinder-rtstool delete" in str(e.value) and "exit code 1" in str(e.value) and "delete went wrong" in str(e.value)
+    failed = [e for e in service.history("v1") if e.kind == "command" and e.argv[:2] == ("cinder-rtstool", "delete")]
+    assert [(f.exit_code, f.detail) for f in failed] == [(1, "delete went wrong")]
+
+
+def test_export_again_without_the_iscsi_fabric_in_configfs_asks_get_targets_once(make_service, host, tmp_path):
+    """No iscsi directory in configfs (target module not loaded): whether the target is live comes
+    from one get-targets, then Cinder's own check after create."""
+    service = make_service(configfs=tmp_path / "no-iscsi-fabric")
+    iqn = PREFIX + service.create(size=1, name="v1").volume.lv_name
+    service.export("v1")
+    del host.targets[iqn]  # gone behind volctl's back; the inventory still says exported
+    host.calls.clear()
+    service.export("v1")
+    assert [call[:2] for call in host.calls] == [
+        ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "create"], ["cinder-rtstool", "get-targets"], ["cinder-rtstool", "save"],
+    ]
+    assert iqn in host.targets
+
+
+@pytest.mark.parametrize("command", ["export", "connect"])
+def test_a_portal_in_use_leaves_a_half_made_target_that_the_service_removes(volctl, host, configfs, command):
+    """rtstool makes the storage object, target, TPG and LUN before binding the portals: a port in
+    use leaves all of them behind with exit 1 (and a second create would return at once, finding
+    the storage object). The call that ran create deletes the target again and records no export;
+    the same command works once the port is free. (Every helper's half-made target:
+    tests/test_cli_failures.py.)"""
+    args = ("export", "v1") if command == "export" else ("connect", "v1", "--initiator", INITIATOR)
+    assert volctl("create", "--size", "1", "--name", "v1").exit_code == 0
+    host.busy_portals.add("127.0.0.1:3260")
+    r = volctl(*args)
+    assert r.exit_code == 6, (r.exit_code, r.stdout, r.stderr)
+    assert "cinder-rtstool create" in r.stderr and "exit code 1" in r.stderr and "Could not create NetworkPortal" in r.stderr
+    creates = [i for i, c in enumerate(host.calls) if c[:2] == ["cinder-rtstool", "create"]]
+    deletes = [i for i, c in enumerate(host.calls) if c[:2] == ["cinder-rtstool", "delete"]]
+    assert creates and deletes and deletes[0] > creates[0], "the half-made target was never deleted"
+    assert host.targets == {} and list(configfs.iterdir()) == []
+    doc = volctl("show", "v1", "--json").json()
+    assert (doc["status"], doc["provider_location"], doc["connections"]) == ("available", None, [])
+    host.busy_portals.clear()
+    assert volctl(*args).exit_code == 0
+    assert set(host.targets) == {PREFIX + doc["lv_path"].split("/")[-1]}
