@@ -61,8 +61,8 @@ class StepFakeTarget(FakeTarget):
     def _remove_export(self, target):
         return self._step("remove_export", lambda: super(StepFakeTarget, self)._remove_export(target))
 
-    def _allow(self, volume, target, host):
-        return self._step("allow", lambda: super(StepFakeTarget, self)._allow(volume, target, host))
+    def _allow(self, volume, target, host, host_secrets):
+        return self._step("allow", lambda: super(StepFakeTarget, self)._allow(volume, target, host, host_secrets))
 
     def _disallow(self, target, host):
         return self._step("disallow", lambda: super(StepFakeTarget, self)._disallow(target, host))

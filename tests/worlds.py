@@ -103,7 +103,8 @@ class FakeTraits(Traits):
     echoes = False
 
     def target_for(self, lv_name: str) -> str:
-        return FAKE_PREFIX + lv_name
+        """The fake names a target by the volume id (fake-<id>); the suites' LVs are volume-<id>."""
+        return FAKE_PREFIX + lv_name.removeprefix("volume-")
 
     @staticmethod
     def target_in(info: dict) -> str:
