@@ -114,13 +114,15 @@ class Gen:
             "show": {"--show-secrets": None},
             "connect": {"--multipath": None, "--protocol": "iscsi"},
             "export": {"--protocol": "iscsi"},
+            "manage": {"--name": f"vnew{self.rng.randrange(1000)}", "--multiattach": None},
             "attach": {"--host": "compute9", "--mountpoint": "/dev/vdc", "--mode": self.pick(["rw", "ro"]), "--initiator": I1},
             "reset-state": {"--attach-status": "detached"},
             "doctor": {"--repair": None},
         }.get(command, {})
         required = {"create": {"--size": "1"}, "attach": {"--instance": NEW_INSTANCE}, "extend": {"--size": "40"},
                     "reset-state": {"--status": "error"}, "doctor": {"--stale-after": "0"},
-                    "revert": {"--snapshot": self.snap_ref("ssnap")}}.get(command, {})
+                    "revert": {"--snapshot": self.snap_ref("ssnap")},
+                    "manage": {"--source-name": "legacy-lv"}}.get(command, {})
         if command in ("connect", "disconnect") and not {"--initiator", "--connector"} & (set(given) | set(omit)):
             initiator = I3 if command == "connect" else I1
             if self.chance(0.7):

@@ -9,7 +9,7 @@ from cligen import Case, Gen
 from cligen_values import (
     BAD, NOT_FOUND, EXISTS, WRONG_STATE, ENVIRONMENT, SURROGATES, I1, I3,
     INSTANCE_1, INSTANCE_2, NEW_INSTANCE, VOLUMES, TARGET, CONTROL, SIZE_BAD, STALE_BAD,
-    NAME_BAD, VOL_BAD, INITIATOR_BAD, PROTOCOL_BAD, HOST_BAD, MOUNTPOINT_BAD, MODE_BAD, STATUS_BAD, ATTACH_STATUS_BAD,
+    NAME_BAD, VOL_BAD, INITIATOR_BAD, PROTOCOL_BAD, HOST_BAD, LV_BAD, MOUNTPOINT_BAD, MODE_BAD, STATUS_BAD, ATTACH_STATUS_BAD,
     SETTINGS_BAD, SETTINGS_GOOD, TOML_BROKEN, TOML_UNKNOWN, CONNECTOR_BAD, STATE,
 )
 
@@ -56,6 +56,25 @@ def f_initiator(g: Gen) -> Case:
     command = g.cycle("initiator command", ["connect", "disconnect", "attach"])
     args = g.args(command, g.any_ref(command), initiator=g.cycle("initiator", INITIATOR_BAD))
     return g.case("initiator", args, BAD, f"{command} --initiator: neither an iSCSI name rtslib would take nor a host NQN")
+
+
+def f_manage(g: Gen) -> Case:
+    """manage: a malformed LV or name (2), an LV the group does not have (3), one a volume already
+    has (4); manageable takes no operand."""
+    kind = g.cycle("manage kind", ["source", "source", "name", "missing", "managed", "manageable"])
+    if kind == "source":
+        return g.case("manage-malformed", g.args("manage", source_name=g.cycle("LV", LV_BAD)), BAD,
+                      "manage --source-name: not an LV name LVM takes")
+    if kind == "name":
+        return g.case("manage-malformed", g.args("manage", name=g.pick(NAME_BAD)), BAD,
+                      "manage --name: 1-63 of A-Za-z0-9._- and not shaped like a UUID")
+    if kind == "missing":
+        return g.case("not-found", g.args("manage", source_name=g.pick(["nosuch-lv", "volume-" + g.uuid()])), NOT_FOUND,
+                      "manage of an LV the volume group does not have", fresh_ok=False)
+    if kind == "managed":
+        lv = "volume-" + g.w.ids[g.pick(["va", "vuse", "vexp"])]
+        return g.case("exists", g.args("manage", source_name=lv), EXISTS, "manage of an LV a volume already has")
+    return g.case("click-usage", ["manageable", g.pick(["va", "--bogus", "x y"])], BAD, "manageable takes no operand")
 
 
 def f_protocol(g: Gen) -> Case:
@@ -384,7 +403,7 @@ def f_snapshot(g: Gen) -> Case:
 FAMILIES = [f_size, f_size, f_extend_not_larger, f_name, f_id, f_bad_vol, f_initiator, f_connector, f_connector,
             f_connector_path, f_attach, f_attach, f_detach, f_exclusive, f_status, f_stale, f_click, f_injected, f_injected,
             f_bad_config, f_bad_setting, f_bad_setting, f_bad_setting, f_config_path, f_bad_db, f_corrupt_db, f_env_bytes, f_repeated,
-            f_not_found, f_exists, f_state, f_state, f_snapshot, f_protocol]
+            f_not_found, f_exists, f_state, f_state, f_snapshot, f_protocol, f_manage, f_manage]
 
 
 def generate(rng, count: int, world) -> tuple[list[Case], Gen]:

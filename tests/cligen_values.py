@@ -15,7 +15,7 @@ VOLUMES = ("va", "vuse", "vatt", "vmulti", "vexp", "vmaint", "verr")
 # The volume each command would succeed on, so a refused case that slipped through shows as a change.
 TARGET = {"show": "va", "reserve": "va", "unreserve": "vatt", "export": "va", "connect": "va", "attach": "vatt",
           "detach": "vuse", "disconnect": "vuse", "unexport": "vexp", "delete": "va", "extend": "va",
-          "reset-state": "va", "history": "va", "restore": "vexp", "revert": "vsnap"}
+          "reset-state": "va", "history": "va", "restore": "vexp", "revert": "vsnap", "unmanage": "va"}
 STATUSES = ("available", "error", "in-use", "maintenance")
 CONTROL = ("\n", "\t", "\x1b", "\r", "\x1b[31m")
 
@@ -134,5 +134,6 @@ STATE = [("reserve", "vuse"), ("reserve", "vatt"), ("reserve", "verr"), ("reserv
          ("connect", "verr"), ("connect", "vmaint"), ("attach", "va"), ("attach", "verr"), ("attach", "vuse"), ("attach", "vexp"),
          ("attach", "vmaint"), ("detach", "va"), ("detach", "vatt"), ("detach", "verr"), ("detach", "vexp"), ("detach", "vmaint"),
          ("disconnect", "vmaint"), ("unexport", "vuse"), ("unexport", "vmulti"), ("delete", "vuse"), ("delete", "vatt"),
-         ("delete", "vmulti"), ("delete", "vmaint"), ("extend", "vuse"), ("extend", "vatt"), ("extend", "verr"),
-         ("extend", "vmulti"), ("extend", "vmaint")]
+         ("delete", "vmulti"), ("delete", "vmaint"), ("extend", "vatt"), ("extend", "verr"), ("extend", "vmaint"),
+         ("unmanage", "vuse"), ("unmanage", "vatt"), ("unmanage", "vmulti"), ("unmanage", "vmaint"), ("unmanage", "vsnap")]
+LV_BAD = ["", " ", "-lead", "a b", "vg/lv", "../x", "x" * 200, "lv\n", "\udcff", "lv\x1b", "ünï", "a:b", "*"]

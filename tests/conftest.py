@@ -136,6 +136,16 @@ def volctl(make_service, db_path):
     return run
 
 
+def was_volctls(service: VolumeService, *volume_ids: str) -> None:
+    """The inventory had these volumes once and no longer has them (deleted, or lost): their
+    history says so. An LV or target named for them is volctl's to report as orphaned, not a
+    foreign one (doctor's rule since volctl shares hosts with Cinder)."""
+    inv = service.inventory()
+    with inv.write():
+        for volume_id in volume_ids:
+            inv.record((volume_id, "gone"), "transition", "delete", from_status="deleting", to_status="deleted")
+
+
 def lio_of(service: VolumeService):
     """The service's LIO helper (the one target_helper picks)."""
     return next(driver for driver in service.targets.all() if driver.family == "lio")

@@ -55,10 +55,11 @@ from typing import Iterator
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-TOOLS = ("lvcreate", "lvs", "vgs", "lvextend", "lvremove", "lvchange", "lvconvert", "udevadm", "dd", "cinder-rtstool")
+TOOLS = ("lvcreate", "lvs", "vgs", "lvextend", "lvremove", "lvchange", "lvconvert", "lvrename", "udevadm", "dd",
+         "cinder-rtstool")
 # Programs that change a host's storage and that the fake does not model: a stub that refuses, so a
 # volctl that starts one here fails the test instead of reaching this machine's real LVM or LIO.
-NOT_MODELLED = ("lvm", "pvcreate", "vgcreate", "vgremove", "vgchange", "lvrename", "lvresize", "lvreduce",
+NOT_MODELLED = ("lvm", "pvcreate", "vgcreate", "vgremove", "vgchange", "lvresize", "lvreduce",
                 "dmsetup", "wipefs", "blkdiscard", "targetcli", "targetctl", "iscsiadm")
 HANG_SECONDS = 120.0
 # Long enough for 16 processes on 2 busy cores to reach their write; only a process that never

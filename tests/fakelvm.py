@@ -158,7 +158,10 @@ class FakeLvm:
                 return 5, "", f'  Failed to find logical volume "{vg}/{name}"\n'
             for (g, n), lv in sorted(self.lvs.items()):
                 if g == vg and (not name or n == name):
-                    row = {"vg_name": g, "lv_name": n, "lv_size": str(lv["size"]), "lv_attr": lv["attr"],
+                    attr = lv["attr"]
+                    if self._open(g, n):  # lv_attr's sixth character: 'o' while the device is held open
+                        attr = attr[:5] + "o" + attr[6:]
+                    row = {"vg_name": g, "lv_name": n, "lv_size": str(lv["size"]), "lv_attr": attr,
                            "lv_path": f"/dev/{g}/{n}", "pool_lv": lv["pool"], "lv_full_name": f"{g}/{n}",
                            "origin": lv.get("origin", "")}
                     rows.append({f: row[f] for f in fields})
@@ -211,6 +214,31 @@ class FakeLvm:
         lv["size"] = new
         return 0, (f'  Size of logical volume {vg}/{name} changed from {old_extents * 4} MiB ({old_extents} extents) to '
                    f'{new_extents * 4} MiB ({new_extents} extents).\n  Logical volume {vg}/{name} successfully resized.\n'), ""
+
+    def _lvrename(self, args: list[str]):
+        """`lvrename VG OLD NEW` or `lvrename VG/OLD VG/NEW`. device-mapper renames an open device
+        too (an export keeps serving it, under the old path it was given: cinder-manage.md §1)."""
+        options, positional = lvm_options("lvrename", args, "", [], {})
+        if len(positional) == 3:
+            vg, old, new = positional
+        elif len(positional) == 2 and all("/" in p for p in positional):
+            (vg, old), (vg2, new) = (self._lv_path("lvrename", p) for p in positional)
+            if vg != vg2:
+                return 3, "", f'  Old and new volume group names need to match ("{vg}" != "{vg2}")\n'
+        else:
+            raise Refused(LVM_CMD_LINE, "  Old and new logical volume names required\n"
+                                        "  Run `lvrename --help' for more information.\n")
+        if vg not in self.vgs:
+            return 5, "", f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}\n'
+        if (vg, old) not in self.lvs:
+            return 5, "", f'  Existing logical volume "{old}" not found in volume group "{vg}"\n'
+        if (vg, new) in self.lvs:
+            return 5, "", f'  Logical Volume "{new}" already exists in volume group "{vg}"\n'
+        self.lvs[(vg, new)] = self.lvs.pop((vg, old))
+        for lv in self.lvs.values():
+            if lv.get("origin") == old:
+                lv["origin"] = new
+        return 0, f'  Renamed "{old}" to "{new}" in volume group "{vg}"\n', ""
 
     def _lvremove(self, args: list[str]):
         options, positional = lvm_options("lvremove", args, "fy", ["config=", "force", "yes"],

@@ -237,8 +237,8 @@ def test_state_errors_name_expected_and_current(volctl):
         ("unreserve", "v1"): ("'attaching'", "'in-use'"),
         ("unexport", "v1"): ("'available'", "'in-use'"),
         ("delete", "v1"): ("'available'", "'in-use'"),
-        ("extend", "v1", "--size", "2"): ("'available'", "'in-use'"),
         ("attach", "v1", "--instance", INSTANCE_2): ("'attaching'", "'in-use'"),
+        ("unmanage", "v1"): ("'available'", "'in-use'"),
     }
     for args, (expected, current) in cases.items():
         r = fails(volctl(*args), 5)

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1
+from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, was_volctls
 from volctl import iscsi
 from volctl.locks import Locks
 from volctl.lvm import GIB
 
 VG = "cinder-volumes"
 PREFIX = "iqn.2010-10.org.openstack:"
-ORPHAN = "0d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f"  # an id the inventory never had
+ORPHAN = "0d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f"  # a volume the inventory no longer has (was_volctls) or never had
 ORPHAN_LV = f"volume-{ORPHAN}"
 ORPHAN_IQN = PREFIX + ORPHAN_LV
 HOUR_AGO = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(timespec="microseconds")
@@ -159,7 +159,8 @@ def test_a_host_that_agrees_is_clean(volctl, service, host, db_path):
 
 def test_orphaned_lv_is_reported_and_never_removed(volctl, service, host, db_path):
     service.create(size=1, name="v1")
-    host.add_lv(VG, ORPHAN_LV, 2)  # named like a volctl volume, unknown to the inventory
+    was_volctls(service, ORPHAN)
+    host.add_lv(VG, ORPHAN_LV, 2)  # the LV of a volume the inventory had
     host.add_lv(VG, "not-a-volctl-lv", 1)
     assert_left_to_operator(volctl, host, db_path, [("lv_orphaned", None, f"/dev/{VG}/{ORPHAN_LV}")])
     assert (VG, ORPHAN_LV) in host.lvs
@@ -208,6 +209,7 @@ def test_an_lv_smaller_than_recorded_is_left_to_the_operator(volctl, service, ho
 
 def test_orphaned_target_without_acl_is_deleted(volctl, service, host, db_path):
     v1 = exported(service, "v1", INITIATOR_1)  # a recorded target with an ACL, which must stay
+    was_volctls(service, ORPHAN)
     orphan_target(host)
     before_inv = inventory_dump(db_path)
     before = host_state(host)
@@ -223,6 +225,7 @@ def test_orphaned_target_without_acl_is_deleted(volctl, service, host, db_path):
 
 def test_orphaned_target_with_an_acl_is_left_with_its_acl(volctl, service, host, db_path):
     exported(service, "v1", INITIATOR_1)
+    was_volctls(service, ORPHAN)
     orphan_target(host, INITIATOR_2)
     assert_left_to_operator(volctl, host, db_path, [("target_orphaned", None, ORPHAN_IQN)])
     assert set(host.targets[ORPHAN_IQN].acls) == {INITIATOR_2}
@@ -234,6 +237,7 @@ def test_repair_deletes_only_the_orphan_without_acl(volctl, service, host, db_pa
     service.create(size=1, name="v1")
     orphan_target(host, INITIATOR_2)
     bare = ORPHAN_IQN.replace(ORPHAN[:8], "1" * 8)
+    was_volctls(service, ORPHAN, "1" * 8 + ORPHAN[8:])
     on_host(host, "cinder-rtstool", "create", block_device(host, "scratch-1"), bare, "orphanuser", "orphanpassword16",
             "False", "-p3260", "-a127.0.0.1")
     on_host(host, "cinder-rtstool", "save")
@@ -456,6 +460,7 @@ def test_a_stuck_volume_is_reported_with_other_drift_of_others(volctl, service, 
     on_host(host, "cinder-rtstool", "delete-initiator", iqn(v3), INITIATOR_1)
     on_host(host, "cinder-rtstool", "save")
     host.add_lv(VG, ORPHAN_LV, 1)
+    was_volctls(service, ORPHAN)
     seen = doctor(volctl)
     assert found(seen) == sorted([("stuck", "stuck", "attaching"), ("lv_size", "sized", sized.lv_path),
                                   ("acl_missing", "v3", INITIATOR_1), ("lv_orphaned", None, f"/dev/{VG}/{ORPHAN_LV}")])
@@ -465,14 +470,17 @@ def test_a_stuck_volume_is_reported_with_other_drift_of_others(volctl, service, 
     assert service.show("sized").size == 2
 
 
-def test_doctor_without_any_inventory_still_sees_the_hosts_orphans(volctl, host, db_path):
-    """The inventory lost: what is left on the host is most likely orphaned. A read-only doctor
-    makes the lock directory it needs for the LIO lock, private, and creates no inventory."""
+def test_doctor_without_any_inventory_calls_what_it_finds_foreign(volctl, host, db_path):
+    """No inventory, so no history: nothing on the host is known to be volctl's (it may be
+    Cinder's), so a target named like volctl's is a foreign note, never drift or a repair. A
+    read-only doctor makes the lock directory it needs for the LIO lock, private, and creates no
+    inventory."""
     orphan_target(host)
     assert not db_path.parent.exists()
-    seen = doctor(volctl)
-    assert seen.exit_code == 5
-    assert found(seen) == [("target_orphaned", None, ORPHAN_IQN)]
+    seen = doctor(volctl, "--repair")
+    assert (seen.exit_code, found(seen)) == (0, [])
+    assert any(n.startswith(f"foreign: target {ORPHAN_IQN}") for n in seen.json()["notes"])
+    assert ORPHAN_IQN in host.targets
     assert not db_path.exists()
     locks = Path(f"{db_path}.locks")
     assert locks.is_dir() and (locks.stat().st_mode & 0o777) == 0o700

@@ -182,6 +182,13 @@ def test_activate_ignores_or_clears_the_activation_skip_flag(permanent, flags):
     assert runner.argvs == [["lvchange", "-a", "y", "--yes", *flags, f"{VG}/{LV}"]]
 
 
+def test_rename_exact_argv():
+    """Cinder's rename_volume for manage_existing: lvrename VG OLD NEW."""
+    runner = RecordingRunner()
+    Lvm(runner, VG).rename("legacy-db", LV)
+    assert runner.argvs == [["lvrename", VG, "legacy-db", LV]]
+
+
 def test_deactivate_exact_argv():
     runner = RecordingRunner()
     Lvm(runner, VG).deactivate(LV)
@@ -485,7 +492,7 @@ def test_list_accepts_json_std_numbers():
 
 OFF = LvmHost(UdevMode(False, "test"), system_dir="/etc/cinder")
 ON = LvmHost(UdevMode(True, "test"))
-LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs", "lvchange", "lvconvert"}
+LVM_PROGRAMS = {"lvcreate", "lvextend", "lvremove", "lvs", "vgs", "lvchange", "lvconvert", "lvrename"}
 
 
 def _answer(argv):
@@ -514,6 +521,7 @@ EVERY_METHOD = {
     "mapper_path": lambda lvm: lvm.mapper_path(SNAP, "-cow"),
     "zero": lambda lvm: lvm.zero(lvm.mapper_path(SNAP, "-cow"), GIB),
     "copy": lambda lvm: lvm.copy(SNAP, LV, GIB),
+    "rename": lambda lvm: lvm.rename("legacy-db", LV),
 }
 # LVM commands that run as long as a copy of the data, not as a metadata change
 LONG = {"lvconvert": ZERO_TIMEOUT}

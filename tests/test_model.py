@@ -13,6 +13,7 @@ from volctl.model import (
     DONE,
     FAILED,
     ROLLED_BACK,
+    UNMANAGED,
     SNAPSHOT_ABANDONED,
     ERRORS,
     EXPORTABLE,
@@ -38,12 +39,15 @@ from volctl.model import (
 S = Status
 ALL = frozenset(Status)
 IQN = "iqn.2010-10.org.openstack:volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
+# where an export (and a connect, which exports) is refused: no LV to export, or one changing hands
+NO_EXPORT = {S.MAINTENANCE, S.CREATING, S.DELETING, S.REVERTING, S.MANAGING, S.UNMANAGING, S.ERROR, S.ERROR_DELETING,
+             S.ERROR_EXTENDING, S.ERROR_MANAGING}
 
 
 def test_status_spellings_are_cinders():
     assert {s.value for s in Status} == {
         "creating", "available", "attaching", "in-use", "detaching", "deleting", "extending", "reverting",
-        "maintenance", "error", "error_deleting", "error_extending",
+        "managing", "unmanaging", "maintenance", "error", "error_deleting", "error_extending", "error_managing",
     }
     # Cinder's SnapshotStatus, the ones a snapshot on one host can be in
     assert {s.value for s in SnapshotStatus} == {
@@ -65,11 +69,13 @@ EXPECTED = {
     "attach": ({S.ATTACHING}, {S.IN_USE}, None, S.IN_USE, None),
     "detach": ({S.IN_USE}, set(), S.DETACHING, None, None),
     "delete": ({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}, set(), S.DELETING, DELETED, S.ERROR_DELETING),
-    "extend": ({S.AVAILABLE}, set(), S.EXTENDING, S.AVAILABLE, S.ERROR_EXTENDING),
-    "export": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.REVERTING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING},
-               set(), None, None, None),
-    "connect": (ALL - {S.MAINTENANCE, S.CREATING, S.DELETING, S.REVERTING, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING},
-                set(), None, None, None),
+    # Cinder's extend of an in-use volume (API 3.42): back to where it was, from the attachments
+    "extend": ({S.AVAILABLE, S.IN_USE}, set(), S.EXTENDING, None, S.ERROR_EXTENDING),
+    "export": (ALL - NO_EXPORT, set(), None, None, None),
+    "connect": (ALL - NO_EXPORT, set(), None, None, None),
+    "manage": (set(), set(), S.MANAGING, S.AVAILABLE, S.ERROR_MANAGING),
+    "unmanage": ({S.AVAILABLE, S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING, S.ERROR_MANAGING}, set(), S.UNMANAGING,
+                 UNMANAGED, None),
     "snapshot": ({S.AVAILABLE}, set(), None, None, None),
     "clone": ({S.AVAILABLE, S.IN_USE}, set(), None, None, None),
     "revert": ({S.AVAILABLE}, set(), S.REVERTING, S.AVAILABLE, None),
@@ -107,15 +113,17 @@ def test_no_action_runs_on_a_volume_in_maintenance():
         assert S.MAINTENANCE not in t.expected(True), action
 
 
-def test_attached_volume_cannot_be_deleted_or_unexported():
-    for action in ("delete", "unexport", "extend"):
+def test_attached_volume_cannot_be_deleted_unexported_or_unmanaged():
+    for action in ("delete", "unexport", "unmanage"):
         assert S.IN_USE not in TRANSITIONS[action].expected(True)
         assert S.DETACHING not in TRANSITIONS[action].expected(True)
+    assert S.IN_USE in TRANSITIONS["extend"].expected() and S.DETACHING not in TRANSITIONS["extend"].expected(True)
 
 
 def test_state_groups():
-    assert ERRORS == {S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING}
-    assert TRANSIENT == {S.CREATING, S.ATTACHING, S.DETACHING, S.DELETING, S.EXTENDING, S.REVERTING}
+    assert ERRORS == {S.ERROR, S.ERROR_DELETING, S.ERROR_EXTENDING, S.ERROR_MANAGING}
+    assert TRANSIENT == {S.CREATING, S.ATTACHING, S.DETACHING, S.DELETING, S.EXTENDING, S.REVERTING, S.MANAGING,
+                         S.UNMANAGING}
     assert EXPORTABLE == {S.AVAILABLE, S.ATTACHING, S.IN_USE, S.DETACHING, S.EXTENDING}
     assert SNAPSHOT_TRANSIENT == {SS.CREATING, SS.DELETING, SS.RESTORING}
 
@@ -125,7 +133,7 @@ def test_state_groups():
 SS = SnapshotStatus
 GUARDS = {
     "reserve": (Guard.MULTIATTACH_IS,), "detach": (Guard.ATTACHED,), "delete": (Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
-    "extend": (Guard.SMALLER_THAN,), "revert": (Guard.NOT_EXPORTED,),
+    "extend": (Guard.SMALLER_THAN,), "revert": (Guard.NOT_EXPORTED,), "unmanage": (Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
 }
 
 
@@ -220,11 +228,11 @@ def att(i, status):
                       attach_mode="rw", attach_status=status, attach_time=None)
 
 
-def _volume(location=None, status="available", attachments=()):
+def _volume(location=None, status="available", attachments=(), previous_status=None):
     return Volume(
         id="6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", name="v1", size=1, status=status, attach_status="detached",
         multiattach=False, volume_group="cinder-volumes", lv_name="volume-x", lv_path="/dev/cinder-volumes/volume-x",
-        provider_location=location, provider_auth=None, previous_status=None, created_at="t", updated_at="t",
+        provider_location=location, provider_auth=None, previous_status=previous_status, created_at="t", updated_at="t",
         attachments=attachments,
     )
 
@@ -250,7 +258,8 @@ def test_recorded_iqn_from_provider_location(location, iqn):
 
 def test_outcomes_of_a_transition():
     extend, detach, revert = TRANSITIONS["extend"], TRANSITIONS["detach"], TRANSITIONS["revert"]
-    assert outcome_status(extend, DONE) == (S.AVAILABLE, {})
+    assert outcome_status(extend, DONE) == (S.AVAILABLE, {"attach_status": AttachStatus.DETACHED})
+    assert outcome_status(extend, DONE, (att(1, "attached"),)) == (S.IN_USE, {"attach_status": AttachStatus.ATTACHED})
     assert outcome_status(extend, FAILED) == (S.ERROR_EXTENDING, {})
     assert outcome_status(revert, FAILED, rollback=S.AVAILABLE) == (S.AVAILABLE, {})  # no failed state: back
     assert outcome_status(extend, ROLLED_BACK, rollback=S.AVAILABLE) == (S.AVAILABLE, {})
@@ -268,9 +277,10 @@ def test_every_transient_status_has_where_doctor_sends_it():
         t = TRANSITIONS[action]
         assert outcome in (DONE, FAILED) and (t.busy == status or status in t.allowed_from), status
     # Cinder's restart cleanup: what was being made or removed has failed; the rest is done
-    sent = {status: abandoned_status(_volume(status=status)) for status in ABANDONED}
+    sent = {status: abandoned_status(_volume(status=status, previous_status=S.ERROR)) for status in ABANDONED}
     assert sent == {S.CREATING: S.ERROR, S.DELETING: S.ERROR_DELETING, S.EXTENDING: S.AVAILABLE,
-                    S.ATTACHING: S.AVAILABLE, S.DETACHING: S.AVAILABLE, S.REVERTING: S.AVAILABLE}
+                    S.ATTACHING: S.AVAILABLE, S.DETACHING: S.AVAILABLE, S.REVERTING: S.AVAILABLE,
+                    S.MANAGING: S.ERROR_MANAGING, S.UNMANAGING: S.ERROR}  # unmanage: back to where it was
     attached = (att(1, "attached"),)
     assert abandoned_status(_volume(status=S.DETACHING, attachments=attached)) == S.IN_USE
     assert abandoned_status(_volume(status=S.ATTACHING, attachments=attached)) == S.IN_USE

@@ -7,7 +7,7 @@ LVM is still the FakeHost's, and no cinder-rtstool may run."""
 from __future__ import annotations
 
 import pytest
-from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, lio_of
+from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, lio_of, was_volctls
 from faketarget import FakeLio, FakeLioTarget
 
 from volctl import iscsi
@@ -375,7 +375,8 @@ def test_doctor_repair_replaces_a_target_without_its_lun_in_one_persist(service,
 def test_doctor_repair_deletes_an_orphan_without_acls_and_saves_whole(service, lio):
     service.create(size=1, name="v1")
     service.export("v1")
-    lio.make(ORPHAN_IQN, f"/dev/{VG}/scratch")  # named like volctl's, unknown to the inventory, never saved
+    was_volctls(service, "0d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f")
+    lio.make(ORPHAN_IQN, f"/dev/{VG}/scratch")  # a volume's the inventory had, never saved
     report = Doctor(service).examine()
     assert sorted(d.kind for d in report.drift) == ["saved_config", "target_orphaned"]
     repaired, kind, iqns = once(lio, lambda: Doctor(service).repair(report))
@@ -385,6 +386,7 @@ def test_doctor_repair_deletes_an_orphan_without_acls_and_saves_whole(service, l
 
 
 def test_doctor_leaves_an_orphan_with_an_acl_alone(service, lio):
+    was_volctls(service, "0d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f")
     lio.make(ORPHAN_IQN, f"/dev/{VG}/scratch", INITIATOR_1)
     lio.calls.clear()
     report = Doctor(service).examine()

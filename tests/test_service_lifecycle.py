@@ -419,8 +419,8 @@ def test_extend_failure_is_error_extending(service, host):
     assert last.to_status == "error_extending" and "Insufficient free space" in last.detail
 
 
-@pytest.mark.parametrize("status", ["attaching", "in-use", "error", "maintenance"])
-def test_extend_only_from_available(service, host, world, status):
+@pytest.mark.parametrize("status", ["attaching", "detaching", "error", "error_extending", "maintenance"])
+def test_extend_only_from_available_or_in_use(service, host, world, status):
     service.create(size=1, name="v1")
     service.reset_state("v1", status=status)
     world.forget()

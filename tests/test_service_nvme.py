@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import INITIATOR_1, lio_of
+from conftest import INITIATOR_1, lio_of, was_volctls
 from fakenvmet import FakeNvmetKernel
 
 from volctl.config import Settings
@@ -281,6 +281,7 @@ def test_an_orphaned_volctl_subsystem_without_hosts_is_removed_one_with_hosts_ke
             orphan.create_export(stray)
             for host in hosts:
                 orphan.allow(stray, host, None)
+    was_volctls(service, "0d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f", "1d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f")
     report = Doctor(service).repair(Doctor(service).examine())
     orphans = {d.subject: d for d in report.drift if d.kind == "target_orphaned"}
     assert set(orphans) == {"nqn.nvme-subsystem-1-0d5c1f7e-2a3b-4c4d-8e5f-6a7b8c9d0e1f",

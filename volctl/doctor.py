@@ -9,6 +9,7 @@ repair is a public method of the service (service/repairs.py), under the volume'
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from volctl.errors import CommandFailed, VolctlError
 from volctl.lvm import GIB, LogicalVolume
-from volctl.model import (EXPORTABLE, SNAPSHOT_TRANSIENT, TRANSIENT, Snapshot, SnapshotStatus, Status, Volume,
+from volctl.model import (EXPORTABLE, SNAPSHOT_TRANSIENT, TRANSIENT, UNMANAGED, Snapshot, SnapshotStatus, Status, Volume,
                           abandoned_snapshot_status, abandoned_status)
 from volctl.service import VolumeService
 
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 DEFAULT_STALE_AFTER = 300.0
 # A missing LV is expected while it is being made or removed, and after a failed create.
-_LV_EXPECTED_FROM = frozenset(Status) - {Status.CREATING, Status.DELETING, Status.ERROR, Status.ERROR_DELETING}
+# A managing one's LV may still have its old name.
+_LV_EXPECTED_FROM = frozenset(Status) - {Status.CREATING, Status.DELETING, Status.ERROR, Status.ERROR_DELETING,
+                                         Status.MANAGING, Status.ERROR_MANAGING}
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,8 @@ class Doctor:
         self.service = service
         self.settings = service.settings
         self.stale_after = stale_after
-        template = re.escape(self.settings.volume_name_template).replace("%s", "[0-9a-f-]{36}")
-        self._ours = re.compile(template)
         uuid = "([0-9a-f-]{36})"
+        self._ours = re.compile(re.escape(self.settings.volume_name_template).replace("%s", uuid))
         self._snapshot_lv = re.compile(re.escape(self.settings.snapshot_lv_name("@")).replace("@", uuid))
         self._clone_lv = re.compile(re.escape(self.settings.clone_snapshot_lv_name("@")).replace("@", uuid))
 
@@ -74,6 +76,10 @@ class Doctor:
         volumes = [inv.get(v.id) for v in inv.list()]
         notes: list[str] = [*svc.lvm().host.describe()]  # which udev mode LVM runs in here, and why
         drift: list[Drift] = []
+        # Whose is an LV or a target named as volctl names them: an id that is or was in the
+        # inventory (and not let go by unmanage) is volctl's, any other is foreign (Cinder's,
+        # after a hand-off): a note, never drift, never repaired.
+        self._ever = {"volume": inv.ever_known("volume"), "snapshot": inv.ever_known("snapshot")}
         lvs = self._logical_volumes({self.settings.volume_group, *(v.volume_group for v in volumes)}, notes)
         drivers = list(svc.targets.all())
         live = {driver.family: set(driver.targets()) for driver in drivers}
@@ -86,8 +92,8 @@ class Doctor:
             drift += self._lv(volume, lvs)
             drift += self._export(volume, live, notes)
         for driver in drivers:
-            drift += self._orphans(driver, volumes, live[driver.family])
-        drift += self._lv_orphans(volumes, lvs)
+            drift += self._orphans(driver, volumes, live[driver.family], notes)
+        drift += self._lv_orphans(volumes, lvs, notes)
         drift += self._snapshots(inv.snapshots(), volumes, lvs, notes)
         for driver in drivers:
             drift += self._persistence(driver)
@@ -121,12 +127,13 @@ class Doctor:
                 return [Drift("lv_missing", volume.lv_path, f"the LV of {volume.status} volume {volume.name} is not there",
                               volume.id, volume.name)]
             return []
-        if lv.size_bytes != volume.size * GIB and volume.status != Status.EXTENDING:
-            # An LV larger by whole GiB is an extend whose record was lost (a power cut after
-            # lvextend): recorded as the LV is, as a stuck extending is. Smaller is not volctl's doing.
-            outran = lv.size_bytes > volume.size * GIB and lv.size_bytes % GIB == 0 and volume.status not in TRANSIENT
+        size = math.ceil(lv.size_bytes / GIB)  # an LV taken in is recorded rounded up, as Cinder's manage does
+        if size != volume.size and volume.status != Status.EXTENDING:
+            # An LV larger is an extend whose record was lost (a power cut after lvextend): recorded
+            # as the LV is, as a stuck extending is. Smaller is not volctl's doing.
+            outran = size > volume.size and volume.status not in TRANSIENT
             return [Drift("lv_size", volume.lv_path, f"LV is {lv.size_bytes} bytes; the inventory says {volume.size} GiB",
-                          volume.id, volume.name, repair=f"record {lv.size_bytes // GIB} GiB" if outran else None)]
+                          volume.id, volume.name, repair=f"record {size} GiB" if outran else None)]
         return []
 
     def _export(self, volume: Volume, live: dict[str, set[str]], notes: list[str]) -> list[Drift]:
@@ -173,23 +180,35 @@ class Doctor:
                                    family=driver.family))
         return found
 
-    def _lv_orphans(self, volumes: list[Volume], lvs: dict) -> list[Drift]:
-        known_lvs = {(v.volume_group, v.lv_name) for v in volumes}
-        return [
-            Drift("lv_orphaned", lv.path, f"LV named like a volctl volume, unknown to the inventory; "
-                  f"left in place (lvremove {lv.vg}/{lv.name} if nobody wants it)")
-            for key, lv in sorted(lvs.items())
-            if key not in known_lvs and self._ours.fullmatch(lv.name)
-        ]
+    def _volctls(self, entity: str, object_id: str, what: str, notes: list[str]) -> bool:
+        """Whether an object named for this id is volctl's to report; a foreign one gets a note."""
+        last = self._ever[entity].get(object_id)
+        if last is not None and last != UNMANAGED:
+            return True
+        why = "let go by volctl unmanage" if last == UNMANAGED else f"{entity} {object_id} was never volctl's"
+        notes.append(f"foreign: {what} ({why}); not volctl's to report or repair")
+        return False
 
-    def _orphans(self, driver: TargetDriver, volumes: list[Volume], live: set[str]) -> list[Drift]:
+    def _lv_orphans(self, volumes: list[Volume], lvs: dict, notes: list[str]) -> list[Drift]:
+        known_lvs = {(v.volume_group, v.lv_name) for v in volumes}
+        found = []
+        for key, lv in sorted(lvs.items()):
+            match = self._ours.fullmatch(lv.name)
+            if key in known_lvs or not match or not self._volctls("volume", match.group(1), f"LV {lv.path}", notes):
+                continue
+            found.append(Drift("lv_orphaned", lv.path, "LV of a volume the inventory no longer has; left in place "
+                               f"(lvremove {lv.vg}/{lv.name} if nobody wants it)"))
+        return found
+
+    def _orphans(self, driver: TargetDriver, volumes: list[Volume], live: set[str], notes: list[str]) -> list[Drift]:
         known = {driver.target_name(v) for v in volumes}
         found = []
         for target in sorted(live - known):
-            if driver.volume_id_of(target) is not None:
+            volume_id = driver.volume_id_of(target)
+            if volume_id is not None and self._volctls("volume", volume_id, f"target {target}", notes):
                 hosts = driver.hosts(target)
                 repair = None if hosts else "delete the target (it has no ACL, so nobody can log in)"
-                detail = "target with volctl's prefix, unknown to the inventory"
+                detail = "target of a volume the inventory no longer has"
                 found.append(Drift("target_orphaned", target, detail + (f"; ACLs: {', '.join(hosts)}" if hosts else ""),
                                    repair=repair, family=driver.family))
         return found
@@ -217,10 +236,12 @@ class Doctor:
         for key, lv in sorted(lvs.items()):
             if key in known:
                 continue
-            if self._snapshot_lv.fullmatch(lv.name):
-                found.append(Drift("lv_orphaned", lv.path, "LV named like a volctl snapshot, unknown to the inventory; "
-                                   f"left in place (lvremove {lv.vg}/{lv.name} if nobody wants it)"))
-            elif match := self._clone_lv.fullmatch(lv.name):
+            if match := self._snapshot_lv.fullmatch(lv.name):
+                if self._volctls("snapshot", match.group(1), f"LV {lv.path}", notes):
+                    found.append(Drift("lv_orphaned", lv.path, "LV of a snapshot the inventory no longer has; left in "
+                                       f"place (lvremove {lv.vg}/{lv.name} if nobody wants it)"))
+            elif (match := self._clone_lv.fullmatch(lv.name)) and self._volctls("volume", match.group(1),
+                                                                                 f"LV {lv.path}", notes):
                 clone = by_id.get(match.group(1))
                 if clone is not None and self.service.locks.volume(clone.id).holder() is not None:
                     continue  # the clone that made it is still copying from it

@@ -32,6 +32,15 @@ class EventRows:
             }
         )
 
+    def ever_known(self, entity: str = "volume") -> dict[str, str | None]:
+        """Every id that is or was in the inventory (its history outlives it), with the status its
+        last transition gave: "deleted", "unmanaged" (let go: no longer volctl's), or its
+        status now. One query, for doctor's question of whose an LV or target is."""
+        cursor = self.db.conn.execute(
+            "SELECT volume_id, to_status FROM events WHERE id IN (SELECT max(id) FROM events "
+            "WHERE entity = ? AND kind = 'transition' GROUP BY volume_id)", [entity])
+        return dict(cursor.fetchall())
+
     def events(self, ref: str) -> list[Event]:
         """History by id, or by name (the newest volume of that name, deleted ones included)."""
         row = self.db.conn.execute("SELECT volume_id FROM events WHERE volume_id = ? LIMIT 1", [ref]).fetchone()

@@ -117,6 +117,10 @@ class Locks:
     def snapshot(self, snapshot_id: str) -> FileLock:
         return self._entity("snapshot", snapshot_id)
 
+    def lv(self, vg: str, name: str) -> FileLock:
+        """An LV taken in by name (manage): two takers of one LV never both rename it."""
+        return self._lock(f"lv-{vg}-{name}")
+
     def host(self, family: str) -> FileLock:
         """A target family's host-wide lock (lio.lock for LIO, as every volctl before it took)."""
         return self._lock(family)

@@ -63,6 +63,11 @@ class LogicalVolume:
         """lv_attr's fifth character is the state; 'a' = active (lvs(8))."""
         return self.attr[4:5] == "a"
 
+    @property
+    def is_open(self) -> bool:
+        """lv_attr's sixth character: 'o' while something holds the device open (an export, a mount)."""
+        return self.attr[5:6] == "o"
+
 
 @dataclass(frozen=True)
 class VolumeGroup:
@@ -176,6 +181,10 @@ class Lvm:
         permanent clears that flag instead (-k n), so a new volume comes up at boot by itself."""
         flags = ["-k", "n"] if permanent else ["-K"]
         self._run(["lvchange", "-a", "y", "--yes", *flags, f"{self.vg}/{name}"])
+
+    def rename(self, name: str, new_name: str) -> None:
+        """Cinder's rename_volume (manage_existing): `lvrename VG OLD NEW`."""
+        self._run(["lvrename", self.vg, name, new_name])
 
     def deactivate(self, name: str) -> None:
         self._run(["lvchange", "-a", "n", f"{self.vg}/{name}"])

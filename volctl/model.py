@@ -23,10 +23,13 @@ class Status(StrEnum):
     DELETING = "deleting"
     EXTENDING = "extending"
     REVERTING = "reverting"
+    MANAGING = "managing"
+    UNMANAGING = "unmanaging"
     MAINTENANCE = "maintenance"
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
     ERROR_EXTENDING = "error_extending"
+    ERROR_MANAGING = "error_managing"
 
 
 class AttachStatus(StrEnum):
@@ -75,15 +78,18 @@ GUARD_REASONS: dict[Guard, str] = {
     Guard.LATEST_SNAPSHOT: "only the volume's latest snapshot can be reverted to",
 }
 
-ERRORS = frozenset({Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING})
+ERRORS = frozenset({Status.ERROR, Status.ERROR_DELETING, Status.ERROR_EXTENDING, Status.ERROR_MANAGING})
 # Cinder's initialize_connection only refuses maintenance; the contract also keeps exports away
 # from volumes whose LV may not be there (creating, deleting, error*).
 # Nor while reverting: LVM merges a snapshot only into a closed LV, and an export opens it.
-EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DELETING, Status.REVERTING} - ERRORS
+EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DELETING, Status.REVERTING,
+                                  Status.MANAGING, Status.UNMANAGING} - ERRORS
 
 
-# The status history gives a row that is gone (delete's done state).
+# The status history gives a row that is gone: delete's done state, and unmanage's (the LV stays).
 DELETED = "deleted"
+UNMANAGED = "unmanaged"
+GONE = frozenset({DELETED, UNMANAGED})
 # The outcomes of a transition's work: its done state, its failed state (or, with none, the status
 # before the claim), or the status before the claim (the work did not start).
 DONE, FAILED, ROLLED_BACK = "done", "failed", "rolled back"
@@ -134,9 +140,19 @@ TRANSITIONS: dict[str, Transition] = {
         failed=Status.ERROR_DELETING,
         guards=(Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
     ),
+    # Cinder's extend and extend_attached_volume (API 3.42): back to where it was, from the
+    # attachments (in-use or available); error_extending when lvextend fails, attached or not
     "extend": Transition(
-        frozenset({Status.AVAILABLE}), busy=Status.EXTENDING, done=Status.AVAILABLE, failed=Status.ERROR_EXTENDING,
+        frozenset({Status.AVAILABLE, Status.IN_USE}), busy=Status.EXTENDING, done=None, failed=Status.ERROR_EXTENDING,
         guards=(Guard.SMALLER_THAN,),
+    ),
+    # Cinder's manage_existing: a new row, made managing, for an LV that exists (renamed)
+    "manage": Transition(frozenset(), busy=Status.MANAGING, done=Status.AVAILABLE, failed=Status.ERROR_MANAGING),
+    # Cinder's unmanage: the export goes, volctl forgets the volume, the LV stays; when removing
+    # the export fails, back to where it was
+    "unmanage": Transition(
+        frozenset({Status.AVAILABLE}) | ERRORS, busy=Status.UNMANAGING, done=UNMANAGED,
+        guards=(Guard.NOT_ATTACHED, Guard.NO_SNAPSHOTS),
     ),
     # Cinder's API: a snapshot of an available volume, of an in-use one only when forced.
     "snapshot": Transition(frozenset({Status.AVAILABLE}), force_also=frozenset({Status.IN_USE})),
@@ -176,6 +192,8 @@ ABANDONED: dict[str, tuple[str, str]] = {
     Status.ATTACHING: ("unreserve", DONE),  # a reservation nobody attached
     Status.DETACHING: ("detach", DONE),
     Status.REVERTING: ("revert", DONE),  # the LV activated again first
+    Status.MANAGING: ("manage", FAILED),  # the LV may still have its old name
+    Status.UNMANAGING: ("unmanage", FAILED),  # back to where it was; unmanage runs again
 }
 # A restoring snapshot is available again if the revert left its LV (killed before the merge),
 # else failed: the service picks by what it finds.
@@ -207,9 +225,10 @@ def outcome_status(transition: Transition, outcome: str, attachments: Iterable[A
 
 
 def abandoned_status(volume: Volume) -> str:
-    """Where doctor --repair sends a volume stuck in a transient status."""
+    """Where doctor --repair sends a volume stuck in a transient status (a transition without a
+    failed state: back to the status its claim recorded as previous)."""
     action, outcome = ABANDONED[volume.status]
-    return outcome_status(TRANSITIONS[action], outcome, volume.live_attachments)[0]
+    return outcome_status(TRANSITIONS[action], outcome, volume.live_attachments, volume.previous_status)[0]
 
 
 def snapshot_abandoned(snapshot: Snapshot, lv_present: bool) -> tuple[str, str]:

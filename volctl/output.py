@@ -213,6 +213,28 @@ def snapshot(s: Snapshot, as_json: bool, *, message: str | None = None) -> None:
     sys.stdout.write("".join(f"{k.ljust(width)}  {v}\n" for k, v in rows))
 
 
+def extended(v: Volume, rescans: list[dict], as_json: bool) -> None:
+    """The grown volume, and what each connected host runs to see its new size."""
+    if as_json:
+        emit_json({**volume_dict(v, detail=True), "rescans": rescans})
+        return
+    note(f"extended {v.name} to {v.size} GiB")
+    for rescan in rescans:
+        sys.stdout.write(f"{rescan['host']}: {rescan['run']}\n")
+
+
+def manageable(entries: list[dict], as_json: bool) -> None:
+    if as_json:
+        emit_json(entries)
+        return
+    if not entries:
+        note("no LVs in the volume group")
+        return
+    rows = [(e["reference"]["source-name"], f"{e['size']}G", "yes" if e["safe_to_manage"] else "no",
+             e["reason_not_safe"] or "-", e["cinder_id"] or "-") for e in entries]
+    _aligned(("LV", "SIZE", "SAFE", "REASON", "VOLUME"), rows, right_aligned={1})
+
+
 def document(data: dict, as_json: bool, message: str) -> None:
     if as_json:
         emit_json(data)

@@ -22,4 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("restore", "restore"),
     "snapshot": ("snapshot", "snapshot"),
     "revert": ("revert", "revert"),
+    "manageable": ("manageable", "manageable"),
+    "manage": ("manage", "manage"),
+    "unmanage": ("unmanage", "unmanage"),
 }

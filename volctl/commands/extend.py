@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 @json_option
 @click.pass_obj
 def extend(app: App, *, volume: str, size: int) -> None:
-    """Grow an available volume to GIB (extending -> available, or error_extending).
+    """Grow a volume to GIB, available or in-use (extending -> where it was, or error_extending);
+    an exported one keeps its export, and each connected host is told what to run to see the size.
 
     \b
     volctl extend v1 --size 20
     """
     done = app.service.extend(volume, size)
     app.notes(done.notes)
-    output.volume(done.volume, app.json, message=f"extended {done.volume.name} to {done.volume.size} GiB")
+    output.extended(done.volume, done.data["rescans"], app.json)

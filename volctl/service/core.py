@@ -13,7 +13,7 @@ from volctl.errors import InvalidState, VolctlError
 from volctl.inventory import Inventory, now
 from volctl.locks import Locks
 from volctl import validate
-from volctl.model import (DELETED, DONE, FAILED, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, AttachStatus, Snapshot,
+from volctl.model import (DONE, FAILED, GONE, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, AttachStatus, Snapshot,
                           Volume, outcome_status)
 from volctl.record import Record
 from volctl.runner import CommandResult, Runner
@@ -165,23 +165,24 @@ class ServiceCore:
         rolls back to `rollback`, the status before the claim; one whose done state is recomputed
         from the live attachments takes `attachments`, the ones that remain). `also` writes in the
         same transaction, when the swap wins; `filed_as` names the history row's action when
-        another than the transition's settles it (doctor). A row whose done state is DELETED is
-        removed, from whatever status it is in by then."""
+        another than the transition's settles it (doctor). A row whose done state is gone (deleted,
+        unmanaged) is removed, from whatever status it is in by then."""
         snapshot = isinstance(subject, Snapshot)
         transition = (SNAPSHOT_TRANSITIONS if snapshot else TRANSITIONS)[action]
         if attachments is None:
             attachments = () if snapshot else subject.live_attachments
         status, derived = outcome_status(transition, outcome, attachments, rollback)
-        if status == DELETED:
-            self._forget(subject, action)
+        if status in GONE:
+            self._forget(subject, action, status, detail)
             return None
         wanted = frozenset({transition.busy}) if transition.busy else transition.allowed_from
         self._swap(subject, action, status, wanted, {}, detail, {**derived, **fields}, also, filed_as)
         inv = self.inventory()
         return inv.get_snapshot(subject.id) if snapshot else inv.get(subject.id)
 
-    def _forget(self, subject: Volume | Snapshot, action: str) -> None:
-        """Remove the row (the LV is gone) and file its last transition."""
+    def _forget(self, subject: Volume | Snapshot, action: str, gone: str, detail: str | None = None) -> None:
+        """Remove the row (the LV is gone, or no longer volctl's) and file its last transition; the
+        history stays readable."""
         inv = self.inventory()
         snapshot = isinstance(subject, Snapshot)
         with inv.write():
@@ -189,7 +190,7 @@ class ServiceCore:
             (inv.remove_snapshot if snapshot else inv.remove_volume)(subject.id)
             busy = (SNAPSHOT_TRANSITIONS if snapshot else TRANSITIONS)[action].busy
             inv.record(subject, "transition", action, from_status=current.status if current else busy,
-                       to_status=DELETED)
+                       to_status=gone, detail=detail)
 
     def _swap(self, subject: Volume | Snapshot, action: str, status: str, wanted: frozenset[str], guards: dict,
               detail: str | None, fields: dict, also: Callable[[Inventory], None] | None = None,

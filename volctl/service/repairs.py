@@ -109,7 +109,7 @@ class Repairs(Volumes, Snapshots):
             return self._settle_as(volume, action, outcome, detail, fields)
 
     def record_lv_size(self, volume_id: str) -> Volume:
-        """An LV larger, by whole GiB, than the inventory records: an extend whose record did not
+        """An LV larger than the inventory records: an extend whose record did not
         reach the disk (its claim and settle lost to a power cut after lvextend). The size is
         recorded as the LV has it; a volume being worked on, or an LV not larger, is left alone."""
         inv = self.inventory()
@@ -117,12 +117,13 @@ class Repairs(Volumes, Snapshots):
         with self._working_on(volume):
             volume = inv.get(volume.id)
             lv = self.lvm(volume.volume_group).get(volume.lv_name)
-            if lv is None or lv.size_bytes <= volume.size * GIB or lv.size_bytes % GIB or volume.status in ABANDONED:
-                raise VolctlError(f"{volume.name}: its LV is not larger than recorded by whole GiB now; run doctor again")
+            size = -(-lv.size_bytes // GIB) if lv is not None else 0  # rounded up, as doctor and manage count
+            if size <= volume.size or volume.status in ABANDONED:
+                raise VolctlError(f"{volume.name}: its LV is not larger than recorded now; run doctor again")
             with inv.write():
-                inv.update(volume.id, size=lv.size_bytes // GIB)
-                inv.record(volume, "note", "doctor", detail=f"repaired: the LV is {lv.size_bytes // GIB} GiB, the inventory "
-                                                              f"said {volume.size} GiB (an extend whose record was lost); "
+                inv.update(volume.id, size=size)
+                inv.record(volume, "note", "doctor", detail=f"repaired: the LV is {size} GiB, the inventory said "
+                                                              f"{volume.size} GiB (an extend whose record was lost); "
                                                               "size recorded as the LV is")
             return inv.get(volume.id)
 
@@ -141,7 +142,8 @@ class Repairs(Volumes, Snapshots):
         """doctor's settle, filed as doctor's: when someone else moved it first, theirs is the
         last word and this repair did nothing."""
         try:
-            return self._finish(subject, action, outcome, detail=detail, filed_as="doctor", **fields)
+            return self._finish(subject, action, outcome, detail=detail, filed_as="doctor",
+                                rollback=subject.previous_status, **fields)
         except InvalidState:
             kind = "snapshot " if isinstance(subject, Snapshot) else ""
             current = (self.inventory().find_snapshot if kind else self.inventory().find)(subject.id)

@@ -83,7 +83,27 @@ class Volumes(Exports):
                 return {"size": size}
 
             volume = self._settle(volume, "extend", grow)
-        return Outcome(volume)
+            notes = self._tell_hosts(volume)
+        rescans = [{"host": c.initiator, "run": self.targets.owner(volume).rescan_hint(volume, c.initiator)}
+                   for c in volume.connections]
+        return Outcome(volume, notes=notes, data={"size": volume.size, "rescans": rescans})
+
+    def _tell_hosts(self, volume: Volume) -> tuple[str, ...]:
+        """A live export's hosts learn the new size where its target must be told (NVMe's namespace
+        is revalidated, which sends connected hosts the change event; an iSCSI target answers the
+        next capacity read with it by itself). As in Cinder, a failure here is a warning: the LV
+        has grown."""
+        if not volume.provider_location:
+            return ()
+        driver = self.targets.owner(volume)
+        try:
+            told = driver.grown(volume)
+        except VolctlError as e:
+            self._note(volume, "extend", f"the LV grew, but its export could not tell its hosts: {e}")
+            return (f"warning: {volume.name} grew, but its export could not tell its hosts: {e}",)
+        if told:
+            self._note(volume, "extend", told)
+        return ()
 
     def _thick_origin(self, volume: Volume, lvm) -> bool:
         """Whether the LV is a thick origin, which lvm2 resizes only inactive: then an exported

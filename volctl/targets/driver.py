@@ -222,6 +222,15 @@ class TargetDriver(ABC):
         return [Defect("lun_missing", target, f"the target of {volume.name} has no {self.data_unit}: it carries no "
                        "data (restored before the LV was active?)", "replace the target, with its ACLs")]
 
+    def grown(self, volume: Volume) -> str | None:
+        """After the volume's LV grew under its live export: tell the target, where it needs
+        telling; returns what was done, for history."""
+        return None
+
+    def rescan_hint(self, volume: Volume, host: str) -> str:
+        """What a host runs to see the volume's new size."""
+        return "rescan the device"
+
     def mend(self, volume: Volume) -> list[str] | None:
         """Put right in place what defects() finds, taking no host's access away; returns what was
         done, or None when this helper cannot (the caller replaces a target that carries no data)."""

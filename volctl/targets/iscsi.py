@@ -77,6 +77,10 @@ class IscsiTarget(TargetDriver):
         """iSCSI names are case-insensitive (RFC 3722), and LIO stores them lower-case."""
         return a.lower() == b.lower()
 
+    def rescan_hint(self, volume: Volume, host: str) -> str:
+        """The session's rescan (os-brick's extend_volume rescans each path's SCSI device)."""
+        return f"iscsiadm -m node -T {self.target_name(volume)} -R"
+
     def connection_info(self, volume: Volume, connector: dict, access_mode: str,
                         force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
         return iscsi.connection_info(

@@ -323,6 +323,21 @@ class NvmetTarget(SavedNvmet, TargetDriver):
         namespace = self._namespace(target)
         return self._read(namespace / "enable") == "1" and bool(self._read(namespace / "device_path"))
 
+    def grown(self, volume: Volume) -> str | None:
+        """The namespace revalidated (its `revalidate_size`, in 6.1's nvmet too): connected hosts
+        get the Namespace-Attribute-Changed event and read the new size."""
+        target = self.target_name(volume)
+        path = self._namespace(target) / "revalidate_size"
+        with self.lock.held():
+            try:
+                self.fs.write(path, "1")
+            except OSError as e:
+                raise self._failed(f"revalidate namespace {self.nvme.ns_id} of {target}", e) from None
+        return f"namespace {self.nvme.ns_id} of {target} revalidated: connected hosts are told the new size"
+
+    def rescan_hint(self, volume: Volume, host: str) -> str:
+        return f"nvme ns-rescan /dev/nvmeN (the controller of {self.target_name(volume)}; the change event rescans by itself)"
+
     def defects(self, volume: Volume) -> list[Defect]:
         target = self.target_name(volume)
         subsystem, namespace = self._subsystem(target), self._namespace(target)
