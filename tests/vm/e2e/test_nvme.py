@@ -112,7 +112,7 @@ def test_another_host_nqn_is_refused():
     assert connected_to(seed["nqn"]) == []
     with pytest.raises(ConnectFailed) as refused:
         nvme_initiator.connect(seed["info"]["data"], seed["vol"]["id"], hostnqn=STRANGER)
-    assert refused.value.returncode != 0
+    assert refused.value.returncode != 0 and "Input/output error" in refused.value.output  # nvmet: host not allowed
     assert connected_to(seed["nqn"]) == [] and seed["vol"]["id"] not in namespaces().values()
 
 
