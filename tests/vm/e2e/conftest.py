@@ -31,6 +31,8 @@ TOOLS = REPO / ".cache" / "vm" / "tools" / "bin"
 DEBIAN_UNIT = Path("/lib/systemd/system/rtslib-fb-targetctl.service")
 SAVE_FILE = Path("/etc/rtslib-fb-target/saveconfig.json" if DEBIAN_UNIT.exists() else "/etc/target/saveconfig.json")
 CONFIGFS = Path("/sys/kernel/config/target/iscsi")
+NVMET = Path("/sys/kernel/config/nvmet")
+NVMET_SAVE_FILE = Path("/etc/nvmet/config.json")  # nvmet_save_file's default, nvmetcli's own
 
 
 def pytest_configure(config):
@@ -122,6 +124,33 @@ def volctl(tmp_path_factory, volume_group, iscsid, timings) -> Volctl:
     return found
 
 
+class Labelled:
+    """The session's timings, with the settings named beside each command."""
+
+    def __init__(self, timings: Timings, label: str):
+        self.timings, self.label = timings, label
+
+    def add(self, what: str, seconds: float) -> None:
+        self.timings.add(f"{what} ({self.label})", seconds)
+
+
+@pytest.fixture(scope="session")
+def nvme_host() -> str:
+    """This host as an NVMe/TCP initiator: nvme-tcp and nvme-fabrics loaded, the loopback up; its
+    host NQN (/etc/nvme/hostnqn, which nvme-cli and os-brick read)."""
+    import nvme_initiator
+
+    return nvme_initiator.prepare()
+
+
+@pytest.fixture(scope="session")
+def nvolctl(volctl, nvme_host) -> Volctl:
+    """The session's volctl (the same inventory) with target_protocol = "nvmet_tcp"."""
+    config = Path(volctl.env["VOLCTL_CONFIG"]).with_name("nvme.toml")
+    config.write_text(Path(volctl.env["VOLCTL_CONFIG"]).read_text() + 'target_protocol = "nvmet_tcp"\n')
+    return Volctl({**volctl.env, "VOLCTL_CONFIG": str(config)}, Labelled(volctl.timings, "nvme"))
+
+
 def brick(command: str, payload: dict) -> dict:
     """os-brick, the client library nova uses, in the tools venv (tests/vm/e2e/brick_client.py)."""
     done = sh(str(TOOLS / "python"), str(HERE / "brick_client.py"), command, input=json.dumps(payload))
@@ -143,3 +172,14 @@ def saved_target(iqn: str) -> dict | None:
 
 def lv_names() -> set[str]:
     return set(sh("lvs", "--noheadings", "-o", "lv_name", VG).stdout.split())
+
+
+def nvmet_attr(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
+
+
+def nvmet_saved() -> dict:
+    """The saved nvmet config (nvmetcli's JSON); empty lists when there is none yet."""
+    if not NVMET_SAVE_FILE.exists():
+        return {"subsystems": [], "hosts": [], "ports": []}
+    return json.loads(NVMET_SAVE_FILE.read_text())

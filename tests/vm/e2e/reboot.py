@@ -19,6 +19,7 @@ DB = Path("/var/lib/volctl/volctl.db")  # volctl's defaults: the boot unit passe
 CONFIG = Path("/etc/volctl/volctl.toml")
 THIN_CONFIG = CONFIG.with_name("thin.toml")
 SETTINGS = f'volume_group = "{VG}"\nvolume_clear = "none"\n'
+NVME_SETTINGS = 'target_protocol = "nvmet_tcp"\n'  # the NVMe/TCP pair's (nvme_reboot_boot1.py)
 OFFSET, LENGTH = 1024 * 1024, 4 * 1024 * 1024  # where initiator.write_and_read_back writes
 
 
@@ -28,10 +29,11 @@ def state_dir() -> Path:
     return path
 
 
-def write_settings() -> None:
+def write_settings(extra: str = "") -> None:
+    """extra: more settings, e.g. the NVMe/TCP pair's target_protocol (nvme_reboot_boot1.py)."""
     CONFIG.parent.mkdir(parents=True, exist_ok=True)
-    CONFIG.write_text(SETTINGS)
-    THIN_CONFIG.write_text(SETTINGS + 'lvm_type = "thin"\n')
+    CONFIG.write_text(SETTINGS + extra)
+    THIN_CONFIG.write_text(SETTINGS + extra + 'lvm_type = "thin"\n')
 
 
 def save_database(source: Path, target: Path) -> None:
@@ -59,7 +61,7 @@ def load_database(source: Path, target: Path) -> None:
 
 
 def read_sha256(device: str) -> str:
-    """The bytes write_and_read_back wrote, read again through the iSCSI device (O_DIRECT)."""
+    """The bytes write_and_read_back wrote, read again through the iSCSI or NVMe device (O_DIRECT)."""
     fd = os.open(device, os.O_RDONLY | os.O_DIRECT)
     try:
         buf = mmap.mmap(-1, LENGTH)

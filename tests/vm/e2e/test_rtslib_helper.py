@@ -15,14 +15,12 @@ host, inventory and saved config as the default lioadm helper (cinder-rtstool).
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import threading
-from collections import Counter
 from pathlib import Path
 
 import pytest
+from argv_sampler import sampled
 from conftest import CONFIGFS, INITIATOR_1, INITIATOR_2, REPO, SAVE_FILE, Volctl, brick, configfs_acls, lv_names, saved_target, sh
 
 import initiator
@@ -186,53 +184,6 @@ def test_rtslib_disconnect_detach_delete_leave_nothing_in_configfs_or_the_saved_
 
 
 # -- no password in any argv with rtslib; the same sampler sees it with lioadm -----------
-
-
-class ArgvSampler:
-    """Reads every process's /proc/PID/cmdline in a tight loop on a thread, counting how often it
-    saw each command line, for as long as the `with` block runs."""
-
-    def __init__(self):
-        self.seen: Counter[str] = Counter()
-        self.scans = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                        raw = f.read()
-                except OSError:
-                    continue  # the process ended between the listing and the read
-                if raw:
-                    self.seen[raw.replace(b"\0", b" ").decode(errors="replace")] += 1
-            self.scans += 1
-
-    def __enter__(self) -> ArgvSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def hits(self, secret: str) -> int:
-        return sum(n for line, n in self.seen.items() if secret in line)
-
-    def saw_volctl(self, *words: str) -> bool:
-        """Whether it caught the volctl process itself: proof it sampled while the command ran."""
-        return any("volctl" in line and all(w in line.split() for w in words) for line in self.seen)
-
-
-def sampled(volctl: Volctl, *args: str) -> tuple[ArgvSampler, dict]:
-    with ArgvSampler() as sampler:
-        out = volctl.json(*args)
-    assert sampler.scans > 10 and sampler.saw_volctl(*args[:2]), (sampler.scans, list(sampler.seen)[:20])
-    return sampler, out
 
 
 def test_password_is_on_no_command_line_with_rtslib_and_is_caught_in_cinder_rtstools(volctl, rvolctl, two_volumes):
