@@ -303,11 +303,14 @@ def test_live_attachments_excludes_detached():
     assert [a.id for a in volume.live_attachments] == ["1", "3"]
 
 
-def test_attachment_initiator_from_connector():
+def test_attachment_initiator_from_connector_by_protocol():
+    both = {"initiator": "iqn.1994-05.com.redhat:x", "nqn": "nqn.2014-08.org.nvmexpress:uuid:1"}
     a = Attachment(id="a", volume_id="v", instance_uuid=None, attached_host=None, mountpoint=None, attach_mode="rw",
-                   attach_status="attached", attach_time=None, connector={"initiator": "iqn.1994-05.com.redhat:x"})
-    assert a.initiator == "iqn.1994-05.com.redhat:x"
-    assert Attachment(**{**a.__dict__, "connector": None}).initiator is None
+                   attach_status="attached", attach_time=None, connector=both)
+    assert a.initiator_over("iscsi") == a.initiator_over(None) == "iqn.1994-05.com.redhat:x"
+    assert a.initiator_over("nvmet_tcp") == "nqn.2014-08.org.nvmexpress:uuid:1"
+    assert Attachment(**{**a.__dict__, "connector": {"nqn": "nqn.x"}}).initiator_over("iscsi") == "nqn.x"
+    assert Attachment(**{**a.__dict__, "connector": None}).initiator_over("nvmet_tcp") is None
 
 
 def test_event_encode_argv():

@@ -38,7 +38,7 @@ def test_two_instances_on_two_initiators_end_to_end(service, host, world):
 
     volume = service.show("shared")
     assert (volume.status, volume.attach_status) == ("in-use", "attached")
-    assert {a.instance_uuid: a.initiator for a in volume.live_attachments} == {INSTANCE_1: INITIATOR_1, INSTANCE_2: INITIATOR_2}
+    assert {a.instance_uuid: a.initiator_over(volume.export_protocol) for a in volume.live_attachments} == {INSTANCE_1: INITIATOR_1, INSTANCE_2: INITIATOR_2}
     # one target, two hosts allowed with the same credentials, one create
     assert world.live() == {target: {INITIATOR_1, INITIATOR_2}} == world.persisted()
     assert world.seen().count("create_export") == 1
@@ -86,7 +86,7 @@ def test_shared_initiator_keeps_its_acl_until_the_last_attachment(service, host,
         service.reserve("shared")
         attachment_ids.append(service.attach("shared", instance=instance, host="compute1").data["attachment_id"])
     volume = service.show("shared")
-    assert [a.initiator for a in volume.live_attachments] == [INITIATOR_1, INITIATOR_1]
+    assert [a.initiator_over(volume.export_protocol) for a in volume.live_attachments] == [INITIATOR_1, INITIATOR_1]
 
     # nova tearing down instance 1 (terminate_connection before detach): the ACL is shared, so it stays
     world.forget()

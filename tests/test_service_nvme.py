@@ -126,9 +126,6 @@ def test_a_connector_names_the_host_by_its_nqn(service, volctl, tmp_path):
     assert [c.initiator for c in service.show("v1").connections] == [HOST]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Attachment.initiator (volctl/model.py) takes the connector's iSCSI "
-                   "'initiator' before its 'nqn', so an NVMe/TCP attachment made through os-brick's connector, which "
-                   "carries both, names the host's iSCSI initiator (seen in tests/vm/e2e/test_nvme.py)")
 def test_an_nvme_attachment_names_the_host_nqn_when_the_connector_also_has_an_iscsi_initiator(service, volctl, tmp_path):
     ok(volctl("create", "--size", "1", "--name", "v1"))
     ok(volctl("reserve", "v1"))
@@ -213,7 +210,7 @@ def test_disconnect_unexport_delete_leave_nothing_of_volctls_in_nvmet(service, v
     ok(volctl("reserve", "n1"))
     ok(volctl("connect", "n1", "--protocol", "nvmet_tcp", "--initiator", HOST))
     ok(volctl("attach", "n1", "--instance", "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "--initiator", HOST))
-    assert service.show("n1").attachments[0].initiator == HOST
+    assert service.show("n1").attachments[0].initiator_over("nvmet_tcp") == HOST
     ok(volctl("disconnect", "n1", "--initiator", HOST))
     assert kernel.hosts() == [] and kernel.subsystems() != []
     ok(volctl("detach", "n1"))  # the last attachment: the export goes

@@ -279,11 +279,12 @@ class Attachment(Record):
     def live(self) -> bool:
         return self.attach_status != AttachStatus.DETACHED
 
-    @property
-    def initiator(self) -> str | None:
-        """The host the attachment's connection names: its iSCSI initiator, else its NQN."""
+    def initiator_over(self, protocol: str | None) -> str | None:
+        """The host the attachment's connection names over the export's protocol: its NQN for
+        NVMe, else its iSCSI initiator (os-brick's connector carries both on a host that has both)."""
         connector = self.connector or {}
-        return connector.get("initiator") or connector.get("nqn")
+        keys = ("nqn", "initiator") if protocol and protocol.startswith("nvme") else ("initiator", "nqn")
+        return connector.get(keys[0]) or connector.get(keys[1])
 
 
 class Connection(Record):

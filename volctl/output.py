@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # attributes only: a JSON read renders without importing the 
     from volctl.model import Attachment, Snapshot, Volume
 
 
-def attachment_dict(a: Attachment) -> dict:
+def attachment_dict(a: Attachment, protocol: str | None = None) -> dict:
     return {
         "id": a.id,
         "instance_uuid": a.instance_uuid,
@@ -28,7 +28,7 @@ def attachment_dict(a: Attachment) -> dict:
         "attach_status": a.attach_status,
         "attach_time": a.attach_time,
         "detach_time": a.detach_time,
-        "initiator": a.initiator,
+        "initiator": a.initiator_over(protocol),
     }
 
 
@@ -59,7 +59,7 @@ def volume_dict(v: Volume, *, detail: bool = False, show_secrets: bool = False,
         "previous_status": v.previous_status,
         "created_at": v.created_at,
         "updated_at": v.updated_at,
-        "attachments": [attachment_dict(a) for a in (v.attachments if detail else v.live_attachments)],
+        "attachments": [attachment_dict(a, v.export_protocol) for a in (v.attachments if detail else v.live_attachments)],
     }
     if detail:
         data["auth"] = export_auth(v)
