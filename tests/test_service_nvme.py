@@ -310,3 +310,13 @@ def test_switching_target_protocol_strands_nothing(make_service, service, kernel
     switched.disconnect("i1", initiator=INITIATOR_1)  # through its own helper, whatever the setting
     assert lio_of(switched).hosts(lio_of(switched).target_name(switched.show("i1"))) == []
     assert Doctor(switched).examine().clean and Doctor(service).examine().clean
+
+
+def test_a_restore_of_nvme_exports_only_asks_no_other_helper_anything(service, kernel, host):
+    connected(service)
+    kernel.clear()
+    before = len(host.commands("cinder-rtstool"))
+    report = Restorer(service).run()
+    assert report.restored == ("n1",)
+    assert len(host.commands("cinder-rtstool")) == before  # LIO owns none of them: no listing, no save
+    assert [(s.saved, "nvmet" in s.what.lower()) for s in report.saves] == [(False, False), (True, True)]

@@ -111,7 +111,11 @@ class Restorer:
                 failed.append(Failure(volume.name, str(e), int(e.exit_code)))
             if progress:
                 progress(done + 1, len(volumes))
-        saves = tuple(self._persist(driver, restored_targets.get(driver.family, set())) for driver in svc.targets.all())
+        # A helper that owns none of these exports has nothing of volctl's to persist: asking it
+        # what is unsaved may cost a process that lists every target (seconds, in BENCHMARKS.md).
+        owning = {svc.targets.owner(v).family for v in volumes if v.provider_location}
+        saves = tuple(self._persist(driver, restored_targets.get(driver.family, set())) if driver.family in owning
+                      else Save(driver.what, driver.persisted_to, False) for driver in svc.targets.all())
         return RestoreReport(tuple(restored), tuple(present), tuple(failed), saves)
 
     @staticmethod
