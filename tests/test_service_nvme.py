@@ -315,6 +315,9 @@ def test_switching_target_protocol_strands_nothing(make_service, service, kernel
 def test_a_restore_of_nvme_exports_only_asks_no_other_helper_anything(service, kernel, host):
     connected(service)
     kernel.clear()
+    lio = lio_of(service)
+    assert not lio.configfs.is_dir() or not any(lio.configfs.iterdir())
+    lio.__dict__["configfs"] = lio.configfs / "absent"  # no iscsi_target_mod loaded: LIO asks cinder-rtstool
     before = len(host.commands("cinder-rtstool"))
     report = Restorer(service).run()
     assert report.restored == ("n1",)
