@@ -323,3 +323,14 @@ def test_a_restore_of_nvme_exports_only_asks_no_other_helper_anything(service, k
     assert report.restored == ("n1",)
     assert len(host.commands("cinder-rtstool")) == before  # LIO owns none of them: no listing, no save
     assert [(s.saved, "nvmet" in s.what.lower()) for s in report.saves] == [(False, False), (True, True)]
+
+
+def test_nvme_portals_keep_the_configured_order(make_service, kernel):
+    """target_ip_address first, the secondary addresses as listed (not sorted): version 2's portals."""
+    order = ("10.0.0.9", "192.168.7.1", "10.0.0.3")
+    service = make_service(settings=Settings(lvm_udev="on", target_protocol="nvmet_tcp", target_ip_address=order[0],
+                                             target_secondary_ip_addresses=order[1:], nvmeof_conn_info_version=2))
+    volume = service.create(size=1, name="n1").volume
+    data = service.connect("n1", {"nqn": HOST}).data["data"]
+    assert data["portals"] == [[ip, "4420", "tcp"] for ip in order]
+    assert service.show("n1").provider_location == f"{','.join(order)}:4420 tcp {nqn_of(volume)} 10"
