@@ -200,6 +200,38 @@ class TestTwoPortals:
         assert data["target_luns"] == [0, 0]
 
 
+class TestPortalsInTheConfiguredOrder:
+    """target_ip_address first, then the secondary addresses as listed, however they sort."""
+
+    ORDER = ("10.0.0.9", "192.168.7.1", "10.0.0.3", "fd00::5", "10.0.0.20")
+
+    @pytest.fixture
+    def settings(self, tmp_path):
+        from volctl.config import load_settings
+
+        path = tmp_path / "volctl.toml"
+        secondary = ", ".join(f'"{ip}"' for ip in self.ORDER[1:])
+        path.write_text(f'target_ip_address = "{self.ORDER[0]}"\ntarget_secondary_ip_addresses = [{secondary}]\n'
+                        'lvm_udev = "on"\n')
+        return load_settings(str(path))
+
+    def test_connection_info_and_provider_location_keep_the_configured_order(self, volctl, host):
+        vol = create(volctl)
+        iqn = iqn_of(vol["id"])
+        portals = [f"[{ip}]:3260" if ":" in ip else f"{ip}:3260" for ip in self.ORDER]
+        assert portals != sorted(portals)
+        data = ok(volctl("connect", "v1", "--initiator", INITIATOR_1, "--json")).json()["data"]
+        assert data["target_portal"] == portals[0]
+        assert data["target_portals"] == portals
+        assert data["target_iqns"] == [iqn] * 5 and data["target_luns"] == [0] * 5
+        shown = ok(volctl("show", "v1", "--json")).json()
+        assert shown["provider_location"] == f"{';'.join(portals)},{iqn} {iqn} 0"
+        assert host.targets[iqn].portals == tuple(portals)
+        # a second host, and the connect of an exported volume, read them back in the same order
+        again = ok(volctl("connect", "v1", "--initiator", INITIATOR_2, "--json")).json()["data"]
+        assert again["target_portals"] == portals
+
+
 def test_connector_from_stdin(volctl, host):
     vol = create(volctl)
     connector = {"initiator": INITIATOR_2, "host": "compute2", "ip": "192.0.2.7", "platform": "x86_64",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from volctl import iscsi
 from volctl.iscsi import Chap
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(max_examples=200)
 
 VOL = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
 IQN = f"iqn.2010-10.org.openstack:volume-{VOL}"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from volctl.iscsi import ALPHABET
 from volctl.redact import MASK, mask, mask_argv
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(max_examples=200)
 PW = "Jo57JJGdFmiLqNtK"
 USER = "kjRwYpBnpu9GT47Mfux8"
 

@@ -276,3 +276,89 @@ def test_doctor_reports_a_target_without_its_lun_and_repair_replaces_it(service,
     assert [d.kind for d in report.drift] == ["lun_missing"] and not report.clean
     assert doctor.repair(report).clean
     assert (configfs / iqn_of(v1) / "tpgt_1" / "lun" / "lun_0").is_dir() and host.targets[iqn_of(v1)].acls.keys() == {INITIATOR_1}
+
+
+def test_restore_of_everything_touches_only_recorded_exports_beside_unexported_volumes(service, host, save_file):
+    """An inventory that also holds volumes never exported and one unexported since: restore
+    brings back the recorded exports only, asks nothing of the others and exits 0."""
+    v1 = exported(service, "v1", INITIATOR_1)
+    service.create(size=1, name="never")
+    exported(service, "gone", INITIATOR_2)
+    service.disconnect("gone", {"initiator": INITIATOR_2})
+    service.unexport("gone")
+    service.create(size=2, name="never2")
+    reboot(host)
+    host.calls.clear()
+    history = {name: len(service.history(name)) for name in ("never", "gone", "never2")}
+
+    report = Restorer(service).run()
+
+    assert (report.restored, report.present, report.failed, report.exit_code) == (("v1",), (), (), 0)
+    assert set(host.targets) == {iqn_of(v1)} and set(host.targets[iqn_of(v1)].acls) == {INITIATOR_1}
+    assert [c for c in host.calls if c[0] == "lvchange"] == [
+        ["lvchange", "-a", "y", "--yes", "-K", f"cinder-volumes/volume-{v1.id}"]]
+    assert {name: len(service.history(name)) for name in history} == history
+    assert all(service.show(name).provider_location is None for name in history)
+
+
+def test_cli_restore_of_everything_beside_unexported_volumes_exits_0(volctl, service, host):
+    exported(service, "v1", INITIATOR_1)
+    service.create(size=1, name="never")
+    reboot(host)
+    result = volctl("restore", "--json")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert (result.json()["restored"], result.json()["failed"]) == (["v1"], [])
+
+
+# -- a saved config that exists but cannot be read --------------------------------------------------
+
+UNREADABLE = {
+    "not_json": b"{not json",
+    "truncated": b'{"targets": [{"wwn": "iqn.2010-10.org.openstack:volume-',
+    "not_utf8": b"\xff\xfe\x00{}",
+    "not_an_object": b"[]",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("how", sorted(UNREADABLE))
+def test_an_unreadable_saved_config_is_reported_and_rewritten_never_passed_as_fine(world, how):
+    """restore (after a reboot, and with everything still live) rewrites it whole, and says it
+    saved; doctor reports it; doctor --repair writes a good one; none reports success while it
+    stays unreadable."""
+    from pathlib import Path
+
+    service = world.make_service()
+    saved_file = Path(world.persisted_to)
+
+    def corrupt():
+        saved_file.write_bytes(UNREADABLE[how])
+
+    def readable() -> bool:
+        return world.persisted() is not None
+
+    v1 = exported(service, "v1", INITIATOR_1)
+    target = world.target_of(v1)
+    expected = {target: {INITIATOR_1}}
+
+    # doctor reports it, and its repair writes a good one
+    corrupt()
+    report = Doctor(service).examine()
+    assert not report.clean and [d.kind for d in report.drift] == ["saved_config"], report.drift
+    assert str(saved_file) in report.drift[0].subject
+    repaired = Doctor(service).repair(report)
+    assert all(d.repaired and d.error is None for d in repaired.drift), repaired.drift
+    assert readable() and world.persisted() == expected and Doctor(service).examine().clean
+
+    # restore with everything live: it does not call the save file fine, it rewrites it
+    corrupt()
+    report = Restorer(service).run()
+    assert (report.present, report.saved, report.save_error, report.exit_code) == (("v1",), True, None, 0)
+    assert world.persisted() == expected and Doctor(service).examine().clean
+
+    # restore after a reboot: the export comes back and the save file with it
+    corrupt()
+    world.lose(target)
+    report = Restorer(service).run()
+    assert (report.restored, report.saved, report.exit_code) == (("v1",), True, 0)
+    assert world.live() == expected == world.persisted() and Doctor(service).examine().clean

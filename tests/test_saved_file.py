@@ -17,7 +17,7 @@ from volctl.errors import EnvironmentProblem
 from volctl.targets import saved
 from volctl.targets.saved import SavedTarget
 
-FAST = settings(max_examples=300, deadline=None)
+FAST = settings(max_examples=300)
 PREFIX = "iqn.2010-10.org.openstack:"
 NAMES = [f"{PREFIX}volume-{n}" for n in ("a", "b", "c", "d")] + ["naa.5001405e8bfa2d4c"]
 INITIATOR = "iqn.1994-05.com.redhat:client1"

@@ -14,6 +14,7 @@ volctl says so when it is not (about the inventory file, whichever helper: the d
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import stat
@@ -295,3 +296,115 @@ def test_an_inventory_open_to_others_gets_a_warning(fakebin, json_flag):
     proc = fb.ok("reserve", "v1", *json_flag)
     assert "open to others (mode 0755)" in proc.stderr and "chmod 700" in proc.stderr, proc
     assert "readable by others" not in proc.stderr
+
+
+# -- every other command, in-process over each helper ----------------------------------------------
+
+def test_no_password_in_any_other_command_its_log_errors_or_history(world, db_path, caplog):
+    """The commands the lifecycle tests above do not run (restore, doctor --repair of what a
+    failure left, the snapshot commands, volumes from snapshots and clones, revert, extend,
+    manageable/manage/unmanage), human, --json and -v, over exported volumes whose
+    passwords are known; and their failures with a message echoing the password. Only connect's
+    stdout and show --show-secrets may carry it; the -v log and the whole history never."""
+    from click.testing import CliRunner
+
+    from volctl.cli import App, cli
+
+    caplog.set_level(logging.DEBUG, logger="volctl")
+    host = world.host
+    outputs = []
+
+    def run(*args: str, expect: int | None = 0):
+        service = world.make_service()
+        result = CliRunner().invoke(cli, ["--db", str(db_path), *args], obj=App(_service=service), catch_exceptions=False)
+        outputs.append((args, result.exit_code, result.stdout, result.stderr))
+        world.clear_faults()
+        host.failures.clear()
+        assert expect is None or result.exit_code == expect, (args, result.exit_code, result.stdout, result.stderr)
+        return result
+
+    def fail(step: str, password: str) -> None:
+        """Every call of the step fails with a message carrying the password, as a careless tool would."""
+        if world.name == "lioadm":  # cinder-rtstool echoing its arguments: the calls for this password's volume
+            sub = {"create_export": "create", "allow": "add-initiator", "persist": "save"}[step]
+            host.fail(lambda argv: list(argv[:2]) == ["cinder-rtstool", sub] and (sub == "save" or password in argv),
+                      exit_code=1, stderr=f"simulated failure: given {password if sub != 'save' else ''}\n")
+        else:
+            world.fail(step, echo=True, always=True)
+
+    def lose_every_target() -> None:
+        for target in list(world.live()):
+            world.lose(target)
+
+    run("create", "--size", "1", "--name", "v1")
+    run("-v", "connect", "v1", "--initiator", INITIATOR_1, "--json")
+    run("-v", "create", "--size", "1", "--name", "v2", "--json")
+    run("-v", "export", "v2")
+    passwords = passwords_in(db_path)
+    assert len(passwords) == 2
+
+    for extra in ((), ("-v",), ("--json",)):
+        name = "s1" + "".join(extra).replace("-", "")
+        run(*extra, "snapshot", "create", "v1", "--name", name)
+        run(*extra, "snapshot", "list")
+        run(*extra, "snapshot", "list", "v1")
+        run(*extra, "snapshot", "show", name)
+        run(*extra, "manageable")
+        run(*extra, "doctor", "--stale-after", "0")
+    run("-v", "create", "--snapshot", "s1", "--name", "fs1", "--json")
+    run("-v", "create", "--source-volume", "v1", "--name", "c1")
+    run("-v", "history", "s1", "--json")
+    run("-v", "extend", "v2", "--size", "2", "--json")
+    run("-v", "unexport", "v2")
+    run("-v", "snapshot", "create", "v2", "--name", "s2")
+    run("-v", "revert", "v2", "--snapshot", "s2", "--json")
+    run("-v", "export", "v2", "--json")
+    run("-v", "snapshot", "delete", "s2", "--json")
+    host.add_lv(world.settings.volume_group, "legacy", 1)
+    run("-v", "manage", "--source-name", "legacy", "--name", "m1", "--json")
+    info = json.loads(run("-v", "connect", "m1", "--initiator", INITIATOR_2, "--json").stdout)
+    m1_password = info["data"].get("auth_password") or passwords_in(db_path).difference(passwords).pop()
+    passwords |= {m1_password}
+    run("-v", "disconnect", "m1", "--initiator", INITIATOR_2)
+    run("-v", "unmanage", "m1", "--json")
+    assert len(passwords) == 3
+
+    # a reboot: restore and doctor --repair, failing with each password echoed, then working
+    lose_every_target()
+    for password in sorted(passwords_in(db_path)):
+        lose_every_target()
+        fail("create_export", password)
+        run("-v", "restore", expect=6)
+        fail("create_export", password)
+        run("-v", "--json", "restore", expect=6)
+        fail("create_export", password)
+        run("-v", "doctor", "--repair", "--stale-after", "0", expect=None)
+    run("-v", "restore", "v2")
+    fail("persist", sorted(passwords)[0])
+    run("-v", "restore", expect=None)  # a whole save where the helper finds the saved file stale
+    run("-v", "doctor", "--repair", "--json", "--stale-after", "0")
+    run("-v", "connect", "v1", "--initiator", INITIATOR_2)
+    fail("allow", sorted(passwords)[0])
+    lose_every_target()
+    run("-v", "restore", expect=None)
+    run("-v", "doctor", "--repair", "--stale-after", "0")
+    run("-v", "doctor", "--stale-after", "0")
+
+    for name in ("v1", "v2", "fs1", "c1", "m1"):
+        run("-v", "history", name)
+        run("history", name, "--json")
+    for name in ("v1", "v2", "fs1", "c1"):
+        run("show", name)
+        run("--json", "-v", "show", name)
+    run("-v", "show", "v1", "--show-secrets")
+    run("list")
+    run("-v", "list", "--json")
+    run("-v", "snapshot", "list", "--json")
+
+    assert scan(outputs, passwords) >= 2  # connect and show --show-secrets did show them
+    assert any("re-created" in out or "restored" in out.lower() for _, _, out, _ in outputs)
+    texts = [r.getMessage() for r in caplog.records if r.name.startswith("volctl")] + [caplog.text]
+    if world.commands:
+        assert any("run: " in t and "***" in t for t in texts)  # the log saw the commands that carry it ...
+    assert not any(p in t for p in passwords for t in texts)  # ... masked
+    scan_inventory_history(db_path, passwords)

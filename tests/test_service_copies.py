@@ -5,7 +5,7 @@ token), and what each failed step leaves behind. Snapshot create/delete: test_se
 from __future__ import annotations
 
 import pytest
-from conftest import INITIATOR_1, INSTANCE_1
+from conftest import INITIATOR_1, INSTANCE_1, was_volctls
 
 from volctl.config import Settings
 from volctl.errors import CommandFailed, EnvironmentProblem, InvalidState, NotFound, UsageError
@@ -364,3 +364,49 @@ def test_revert_that_cannot_make_the_snapshot_again_leaves_it_error_and_the_volu
     host.failures.clear()
     service.snapshot_delete("s1")  # an error snapshot whose LV is gone goes away cleanly
     assert service.snapshots() == []
+
+
+@pytest.mark.parametrize("how", ["killed", "cleanup_failed"])
+def test_doctor_repair_zeroes_a_killed_clones_temporary_snapshot_before_removing_it(service, host, how):
+    """Like `snapshot delete` with volume_clear = "zero": the temporary snapshot's COW store holds
+    the source's old blocks, so doctor --repair zeroes it, all of it, before its lvremove."""
+    from volctl.doctor import Doctor
+
+    source = service.create(size=2, name="v1").volume
+    if how == "killed":  # the clone's process died with its temporary snapshot made, and its row is gone since
+        was_volctls(service, NEW_ID)
+        host.answer(["lvcreate", "--name", TEMP_LV, "--snapshot", f"{VG}/{source.lv_name}", "-L", "2g"])
+    else:  # the copy and then the cleanup failed
+        host.fail(["dd", f"if={dm(TEMP_LV)}"], times=1)
+        host.fail(["lvremove"], times=2)
+        with pytest.raises(CommandFailed):
+            service.create(source_volume="v1", name="c1", volume_id=NEW_ID)
+    assert (VG, TEMP_LV) in host.lvs
+    host.calls.clear()
+
+    doctor = Doctor(service, stale_after=0)
+    found = doctor.examine()
+    assert "clone_snapshot_left" in [d.kind for d in found.drift]
+    repaired = doctor.repair(found)
+    assert all(d.error is None for d in repaired.drift), repaired.drift
+
+    zero = ["dd", "if=/dev/zero", f"of={dm(TEMP_LV)}-cow", f"count={2 * GIB}", "bs=1M", "iflag=count_bytes",
+            "oflag=direct", "status=progress"]
+    remove = ["lvremove", "--config", REMOVE_CONFIG, "-f", f"{VG}/{TEMP_LV}"]
+    assert zero in host.calls and remove in host.calls
+    assert host.calls.index(zero) < host.calls.index(remove)
+    assert [c for c in host.calls if c[0] in ("dd", "lvremove")] == [zero, remove]
+    assert (VG, TEMP_LV) not in host.lvs and (VG, source.lv_name) in host.lvs
+
+
+def test_doctor_repair_with_volume_clear_none_removes_a_leftover_temporary_snapshot_without_zeroing(make_service, host):
+    from volctl.doctor import Doctor
+
+    service = make_service(settings=Settings(lvm_udev="on", volume_clear="none"))
+    source = service.create(size=1, name="v1").volume
+    was_volctls(service, NEW_ID)
+    host.answer(["lvcreate", "--name", TEMP_LV, "--snapshot", f"{VG}/{source.lv_name}", "-L", "1g"])
+    host.calls.clear()
+    doctor = Doctor(service, stale_after=0)
+    doctor.repair(doctor.examine())
+    assert host.commands("dd") == [] and (VG, TEMP_LV) not in host.lvs

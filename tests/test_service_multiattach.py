@@ -200,3 +200,26 @@ def test_failed_connect_of_a_new_initiator_removes_only_its_acl(service, world):
     assert world.live() == {world.target_of(volume): {INITIATOR_1}} == world.persisted()
     assert [c.initiator for c in service.show("shared").connections] == [INITIATOR_1]
     assert any(e.action == "undo" and INITIATOR_2 in e.detail for e in service.history("shared"))
+
+
+def test_disconnect_before_detach_on_two_hosts_takes_only_that_hosts_acl(service, world):
+    """Nova's order on a multiattach volume attached on two hosts: terminate_connection (disconnect)
+    of the first host while both attachments are still live, then its detach. Only one live
+    attachment rides on the first host's initiator, so its ACL goes, live and saved; the second
+    host's stays, and so does the export."""
+    volume = service.create(size=1, name="shared", multiattach=True).volume
+    target = world.target_of(volume)
+    for instance, initiator, host in ((INSTANCE_1, INITIATOR_1, "compute1"), (INSTANCE_2, INITIATOR_2, "compute2")):
+        service.reserve("shared")
+        service.connect("shared", {"initiator": initiator, "host": host})
+        service.attach("shared", instance=instance, host=host)
+    assert len(service.show("shared").live_attachments) == 2
+
+    done = service.disconnect("shared", {"initiator": INITIATOR_1, "host": "compute1"})
+    assert done.changed
+    assert world.live() == {target: {INITIATOR_2}} == world.persisted()
+    assert [c.initiator for c in done.volume.connections] == [INITIATOR_2]
+
+    done = service.detach("shared", instance=INSTANCE_1)
+    assert done.data["export_removed"] is False and done.volume.status == "in-use"
+    assert world.live() == {target: {INITIATOR_2}} == world.persisted()

@@ -323,3 +323,88 @@ def test_a_restore_of_nvme_exports_only_asks_no_other_helper_anything(service, k
     assert report.restored == ("n1",)
     assert len(host.commands("cinder-rtstool")) == before  # LIO owns none of them: no listing, no save
     assert [(s.saved, "nvmet" in s.what.lower()) for s in report.saves] == [(False, False), (True, True)]
+
+
+def test_nvme_portals_keep_the_configured_order(make_service, kernel):
+    """target_ip_address first, the secondary addresses as listed (not sorted): version 2's portals."""
+    order = ("10.0.0.9", "192.168.7.1", "10.0.0.3")
+    service = make_service(settings=Settings(lvm_udev="on", target_protocol="nvmet_tcp", target_ip_address=order[0],
+                                             target_secondary_ip_addresses=order[1:], nvmeof_conn_info_version=2))
+    volume = service.create(size=1, name="n1").volume
+    data = service.connect("n1", {"nqn": HOST}).data["data"]
+    assert data["portals"] == [[ip, "4420", "tcp"] for ip in order]
+    assert service.show("n1").provider_location == f"{','.join(order)}:4420 tcp {nqn_of(volume)} 10"
+
+
+def test_dhchap_keys_never_leave_connect_and_show_secrets_on_any_command(service, volctl, kernel, db_path, caplog):
+    """Every command over NVMe/TCP exports with known host keys (export, connect of a second host,
+    extend, snapshots, restore after nvmet is cleared, doctor and its repair of a host's key,
+    disconnect, unexport, delete), human, --json and -v: the keys are in no stdout but connect's
+    and show --show-secrets', in no stderr, no log record and no history row."""
+    import logging
+    import sqlite3
+
+    caplog.set_level(logging.DEBUG, logger="volctl")
+    outputs = []
+
+    def run(*args: str, expect: int = 0):
+        result = volctl(*args, service=service)
+        outputs.append((args, result))
+        assert result.exit_code == expect, (args, result.exit_code, result.stdout, result.stderr)
+        return result
+
+    run("create", "--size", "1", "--name", "n1")
+    run("-v", "export", "n1", "--protocol", "nvmet_tcp")
+    first = json.loads(run("-v", "connect", "n1", "--initiator", HOST, "--json").stdout)["data"]
+    second = json.loads(run("connect", "n1", "--initiator", HOST2, "--json").stdout)["data"]
+    secrets = {first["dhchap_secret"], first["dhchap_ctrl_secret"], second["dhchap_secret"], second["dhchap_ctrl_secret"]}
+    assert len(secrets) == 4
+    run("-v", "show", "n1", "--show-secrets", "--json")
+    for extra in ((), ("-v",), ("--json",)):
+        run(*extra, "show", "n1")
+        run(*extra, "list")
+        run(*extra, "history", "n1")
+        run(*extra, "doctor")
+    run("-v", "extend", "n1", "--size", "2")
+    run("-v", "snapshot", "create", "n1", "--name", "s1")
+    run("-v", "snapshot", "list", "--json")
+    # a host's key changed behind volctl's back: doctor reports it, its repair writes the inventory's
+    kernel.write(kernel.root / "hosts" / HOST / "dhchap_key", "DHHC-1:01:" + "A" * 48 + ":")
+    run("-v", "doctor", expect=5)
+    run("-v", "--json", "doctor", expect=5)
+    run("-v", "doctor", "--repair")
+    # restore: a key changed again, then nvmet cleared as a reboot leaves it
+    kernel.write(kernel.root / "hosts" / HOST2 / "dhchap_key", "DHHC-1:01:" + "B" * 48 + ":")
+    assert "the keys of" in json.dumps(run("-v", "--json", "restore", "n1").json()) or \
+        any("the keys of" in (e.detail or "") for e in service.history("n1"))
+    kernel.clear()
+    run("-v", "restore")
+    run("-v", "doctor")
+    run("-v", "disconnect", "n1", "--initiator", HOST2)
+    run("-v", "snapshot", "delete", "s1")
+    run("-v", "unexport", "n1", "--json")
+    run("-v", "history", "n1", "--json")
+    run("-v", "delete", "n1")
+    run("history", "n1")
+
+    shown = 0
+    for args, result in outputs:
+        words = [a for a in args if not a.startswith("-")]
+        may_show = words[0] == "connect" or "--show-secrets" in args
+        for secret in secrets:
+            assert secret not in result.stderr, (args, result.stderr)
+            if may_show:
+                shown += secret in result.stdout
+            else:
+                assert secret not in result.stdout, (args, result.stdout)
+    assert shown >= 4  # the positive control: connect did hand them out
+    texts = [r.getMessage() for r in caplog.records] + [caplog.text]
+    assert not any(s in t for s in secrets for t in texts)
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                  if t != "host_credentials"]  # where the keys are kept, as provider_auth keeps a password
+        rows = [row for t in tables for row in conn.execute(f'SELECT * FROM "{t}"')]
+    finally:
+        conn.close()
+    assert rows and not any(s in str(row) for s in secrets for row in rows)

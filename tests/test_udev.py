@@ -6,6 +6,7 @@ name the namespace ("ipc:[4026531839]")."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -69,6 +70,49 @@ def test_host_without_udevd_is_off(layout):
     mode = layout.decide()
     assert mode.sync is False
     assert f"no {layout.run}/udev/control" in mode.reason
+
+
+def test_udevd_running_without_its_control_socket_is_off(layout):
+    """A udevd in volctl's own namespaces, but no /run/udev/control (a fresh /run, or udevd still
+    starting): LVM's own test is that file, so LVM would not wait for udev, and neither does auto."""
+    layout.process(1, "systemd", HOST_IPC, HOST_PID)
+    layout.process(312, "systemd-udevd", HOST_IPC, HOST_PID)
+    layout.me(HOST_IPC, HOST_PID)
+    mode = layout.decide()
+    assert mode.sync is False
+    assert f"no {layout.run}/udev/control" in mode.reason
+
+
+def test_a_dangling_control_link_counts_as_there(layout):
+    """lexists, as LVM's access() of a socket bound in from elsewhere would find the name."""
+    (layout.run / "udev").mkdir()
+    (layout.run / "udev" / "control").symlink_to(layout.run / "elsewhere")
+    layout.process(312, "systemd-udevd", HOST_IPC, HOST_PID)
+    layout.me(HOST_IPC, HOST_PID)
+    assert layout.decide().sync is True
+
+
+def test_own_namespaces_unreadable_is_off_even_beside_an_unreadable_udevd(layout):
+    """volctl cannot tell its own namespaces: off, whatever else /proc shows (an udevd whose
+    namespaces are unreadable too must not count as 'the same')."""
+    layout.control_socket()
+    layout.process(312, "systemd-udevd", HOST_IPC, HOST_PID)
+    (layout.proc / "312" / "ns" / "ipc").unlink()
+    (layout.proc / "self").mkdir()  # no ns/ links
+    mode = layout.decide()
+    assert mode.sync is False and "volctl's namespaces are unknown" in mode.reason
+
+
+def test_an_unreadable_proc_sees_no_udevd_and_is_off(layout, tmp_path):
+    layout.control_socket()
+    layout.me(HOST_IPC, HOST_PID)
+    mode = decide("auto", run=layout.run, proc=tmp_path / "no-proc", environ={})
+    assert mode.sync is False
+
+
+def test_an_unknown_setting_is_refused():
+    with pytest.raises(ValueError, match="lvm_udev must be one of auto, on, off"):
+        decide("yes")
 
 
 def test_stale_control_socket_without_udevd_is_off(layout):
@@ -216,3 +260,71 @@ def test_doctor_reports_the_mode_and_why(make_service, settings, setting, line):
     service = make_service(settings=replace(settings, lvm_udev=setting))
     service.inventory()  # doctor reads an existing inventory
     assert Doctor(service).examine().notes[0] == line
+
+
+# -- the mode and lvm_conf_file reach every LVM command the service runs ------------------------------
+
+LVM_PROGRAMS = {"lvcreate", "lvs", "vgs", "lvremove", "lvextend", "lvchange", "lvrename", "lvconvert"}
+
+
+@pytest.mark.parametrize("lvm_type", ["default", "thin"])
+@pytest.mark.parametrize("udev", ["off", "on"])
+def test_every_lvm_command_of_a_whole_lifecycle_gets_the_udev_mode_and_lvm_conf_file(
+        make_service, host, db_path, tmp_path, udev, lvm_type):
+    """Every command of the CLI that runs LVM, its retries included, on the fake host that records
+    each call's environment: each LVM program gets LVM_SYSTEM_DIR (lvm_conf_file's directory) and,
+    with udev off, DM_DISABLE_UDEV=1; with udev on, no DM_DISABLE_UDEV."""
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from volctl.cli import App, cli
+
+    conf = tmp_path / "cinder" / "lvm.conf"
+    conf.parent.mkdir()
+    conf.write_text("devices { }\n")
+    settings = replace(Settings(), lvm_udev=udev, lvm_conf_file=str(conf), lvm_type=lvm_type)
+    thick = lvm_type == "default"
+    expected = {"LVM_SYSTEM_DIR": str(conf.parent), **({"DM_DISABLE_UDEV": "1"} if udev == "off" else {})}
+
+    def run(*args: str, expect: int = 0) -> str:
+        app = App(_service=make_service(settings=settings))
+        result = CliRunner().invoke(cli, ["--db", str(db_path), *args], obj=app, catch_exceptions=False)
+        assert result.exit_code == expect, (args, result.exit_code, result.stdout, result.stderr)
+        return result.stdout
+
+    run("create", "--size", "1", "--name", "v1")
+    run("reserve", "v1")
+    run("connect", "v1", "--initiator", "iqn.1994-05.com.redhat:client1")
+    run("attach", "v1", "--instance", "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10")
+    run("snapshot", "create", "v1", "--name", "s1", "--force")
+    run("detach", "v1")
+    run("create", "--snapshot", "s1", "--name", "n1", "--size", "2")
+    run("create", "--source-volume", "v1", "--name", "c1")
+    if thick:
+        run("revert", "v1", "--snapshot", "s1")
+    run("snapshot", "delete", "s1")
+    run("extend", "v1", "--size", "2")
+    host.add_lv(settings.volume_group, "legacy", 1)
+    run("manageable", "--json")
+    run("manage", "--source-name", "legacy", "--name", "m1")
+    run("unmanage", "m1")
+    run("export", "c1")
+    c1 = host.lvs[(settings.volume_group, f"volume-{json.loads(run('show', 'c1', '--json'))['id']}")]
+    c1["attr"] = c1["attr"][:4] + "-" + c1["attr"][5:]  # a reboot: its LV not active, its target gone
+    host.targets.clear()
+    host._mirror_configfs()
+    run("restore")
+    run("doctor", "--repair", "--stale-after", "0")
+    host.fail(["lvremove"], times=1)  # the retry too
+    for name in ("n1", "c1", "v1"):
+        run("delete", name)
+    run("doctor")
+
+    ran = {call[0] for call in host.calls}
+    assert {"lvcreate", "lvs", "lvremove", "lvextend", "lvchange", "lvrename"} <= ran
+    assert ("lvconvert" in ran) is thick and ("vgs" in ran) is not thick
+    wrong = [(call, env) for call, env in zip(host.calls, host.envs) if call[0] in LVM_PROGRAMS and env != expected]
+    assert not wrong, wrong
+    lvremoves = [call for call in host.calls if call[0] == "lvremove"]
+    assert any("ignore_suspended_devices" in " ".join(call) for call in lvremoves)  # the retry ran

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from volctl import iscsi, validate
 from volctl.errors import ExitCode, UsageError
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 
 CONTRACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
