@@ -359,6 +359,8 @@ class FakeBin:
             PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             VOLCTL_DB=str(self.db), VOLCTL_CONFIG=str(self.config), VOLCTL_CONFIGFS=str(self.configfs),
             VOLCTL_LIO_SAVE_FILE=str(self.save_file), VOLCTL_HOST_ROOT=str(self.root / "host"), FAKEHOST_STATE=str(self.state), FAKEHOST_LOG=str(self.log),
+            # never the machine's own nvmet tree or /etc/nvmet
+            VOLCTL_NVMET_CONFIGFS=str(self.root / "host" / "nvmet"), VOLCTL_NVMET_SAVE_FILE=str(self.root / "host" / "nvmet.json"),
         )
         env.update(self.world_env)
         env.update(extra or {})

@@ -198,7 +198,9 @@ class World:
     def make_service(self, **overrides) -> VolumeService:
         args = dict(db_path=self.db_path, settings=self.settings, runner=self.host,
                     locks=Locks(Path(f"{self.db_path}.locks"), wait=5), configfs=self.configfs,
-                    save_file=self.save_file, host_root=self.host_root)
+                    save_file=self.save_file, host_root=self.host_root,
+                    # never the machine's own nvmet tree or /etc/nvmet (conftest's make_service does the same)
+                    nvmet_root=self.host_root / "nvmet", nvmet_save_file=self.host_root / "nvmet.json")
         args.update(overrides)
         return VolumeService(**args)
 
@@ -439,7 +441,8 @@ class ProcessWorld:
         starting tests/fakebin.py's programs, say)."""
         fb = self.fb
         service = VolumeService(fb.db, Settings(**fb.settings_values), runner=runner, configfs=fb.configfs,
-                                save_file=fb.save_file, host_root=fb.root / "host")
+                                save_file=fb.save_file, host_root=fb.root / "host",
+                                nvmet_root=fb.root / "host" / "nvmet", nvmet_save_file=fb.root / "host" / "nvmet.json")
         if self.name == "fake":
             service.__dict__["targets"] = fake_registry(service.locks, self.fake_root, self.steps)
         return service
