@@ -105,7 +105,8 @@ def test_grow_in_use_over_nvme_tcp_seen_through_os_brick_extend_volume(volctl, n
     data = info["data"]
     assert info["driver_volume_type"] == "nvmeof"
     nqn = data["nqn"]
-    # keys only where the kernel authenticates (6.12; the stock 6.1 has none): the test runs on either
+    # keys only where the export hands them out (a kernel with in-band authentication, 6.12); the
+    # stock 6.1 this runs on (guest b) has none, so none are passed
     controller = nvme_initiator.connect(data, vol["id"], hostnqn=nvme_host, secret=data.get("dhchap_secret"),
                                         ctrl_secret=data.get("dhchap_ctrl_secret"))
     try:
