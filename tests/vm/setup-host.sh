@@ -47,8 +47,9 @@ mkdir -p "$CACHE"
 # restore tests (its targetctl, its save file, its unit file). Installed, it makes this host's
 # layout Debian-like, so volctl's default lio_save_file here is /etc/rtslib-fb-target/...
 # nvme-cli: the NVMe/TCP initiator in the guest (nvme connect, ns-rescan); zstd unpacks the
-# backports kernel, a zstd bzImage, for vmrun.
-APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi nvme-cli zstd
+# backports kernel, a zstd bzImage, for vmrun. lsscsi: os-brick's ISCSIConnector.extend_volume
+# finds each path's H:C:T:L with it (test_day_two.py; os-brick's bindep names it).
+APT_PKGS=(qemu-system-x86 busybox-static udev kmod cpio lvm2 open-iscsi nvme-cli zstd lsscsi
           xz-utils iproute2 util-linux coreutils procps thin-provisioning-tools mount
           python3-rtslib-fb targetcli-fb)
 missing=()

@@ -2,6 +2,8 @@
 
     brick_client.py connector            -> get_connector_properties(...) as JSON
     brick_client.py connect < data.json  -> connect_volume(data), read back, disconnect_volume
+    brick_client.py extend < data.json   -> extend_volume(data) on a device already connected, as
+                                            nova does after Cinder's volume-extended event
 
 Privileged calls run in-process (there is no sudo/privsep-helper in the guest), and
 oslo.concurrency gets a lock directory of its own."""
@@ -28,6 +30,9 @@ def main() -> None:
     payload = json.load(sys.stdin)
     info, offset, length = payload["connection_info"], payload.get("offset", 0), payload.get("length", 0)
     brick = connector.InitiatorConnector.factory(info["driver_volume_type"].upper(), None, use_multipath=False)
+    if command == "extend":
+        print(json.dumps({"new_size": brick.extend_volume(info["data"])}))
+        return
     device = brick.connect_volume(info["data"])
     try:
         with open(device["path"], "rb", buffering=0) as f:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -183,3 +184,14 @@ def nvmet_saved() -> dict:
     if not NVMET_SAVE_FILE.exists():
         return {"subsystems": [], "hosts": [], "ports": []}
     return json.loads(NVMET_SAVE_FILE.read_text())
+
+
+def inventory_tables(db_path: str | Path) -> dict:
+    """Every table of the inventory, rows sorted, read without changing the file: what a refused
+    command must leave exactly as it was (as tests/conftest.py's, for the unit tier)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    finally:
+        conn.close()
