@@ -4,6 +4,8 @@ doctor's line between volctl's objects and foreign ones (Cinder's, after a hand-
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, inventory_tables, lio_of
 
@@ -250,6 +252,31 @@ def test_what_volctl_never_had_is_foreign_never_drift_never_repaired(service, ho
     assert {n.split(" (")[0] for n in report["notes"] if n.startswith("foreign")} == {
         f"foreign: LV /dev/{VG}/{cinders}", f"foreign: target {iqn}"}
     assert iqn in host.targets and (VG, cinders) in host.lvs  # untouched
+
+
+def test_a_foreign_target_cinder_saved_elsewhere_is_no_saved_config_drift_and_stays_out_of_volctls_save(
+        service, host, volctl):
+    """Cinder's cinder-rtstool saves to rtslib's default file, not to the one volctl saves to (the
+    host's restore unit's): its live target missing from volctl's saved config is not volctl's
+    drift, and doctor --repair does not write it there (found by tests/vm/e2e/test_cinder_handoff.py)."""
+    service.create(size=1, name="v1")
+    service.connect("v1", {"initiator": INITIATOR_1})
+    cinders = f"volume-{UUID}"
+    host.add_lv(VG, cinders, 1)
+    iqn = "iqn.2010-10.org.openstack:" + cinders
+    lio = lio_of(service)
+    lio.create(f"/dev/{VG}/{cinders}", iqn, Chap("u" * 20, "p" * 16), iser=False, ips=["127.0.0.1"], port=3260)
+    lio.add_initiator(iqn, Chap("u" * 20, "p" * 16), INITIATOR_2)  # Cinder's initialize_connection; no save of volctl's
+    saved_before = dict(host.saved)
+    report = ok(volctl("doctor", "--repair", "--json")).json()
+    assert report["clean"] is True and report["drift"] == [], report
+    assert f"foreign: target {iqn}" in {n.split(" (")[0] for n in report["notes"]}
+    assert iqn in host.targets and iqn not in host.saved and host.saved == saved_before
+    # volctl's own target still counts: an ACL added behind its back and not saved is drift
+    lio.add_initiator(lio.target_name(service.show("v1")), Chap("u" * 20, "p" * 16), INITIATOR_2)
+    report = volctl("doctor", "--json").json()
+    saved_config = [d for d in report["drift"] if d["kind"] == "saved_config"]
+    assert len(saved_config) == 1 and iqn not in json.dumps(saved_config), report
 
 
 def test_a_bad_source_name_never_reaches_lvm(service, host):

@@ -252,9 +252,17 @@ class Doctor:
         return found
 
     def _persistence(self, driver: TargetDriver) -> list[Drift]:
+        """Whether volctl's exports would come back after a reboot. A foreign target (Cinder's,
+        saved by Cinder to its own file) is not compared: its absence from volctl's saved config is
+        no drift, and a repair would write it there (a whole save) for the host's restore unit."""
+        def ours(target: str) -> bool:
+            volume_id = driver.volume_id_of(target)
+            last = self._ever["volume"].get(volume_id) if volume_id is not None else None
+            return last is not None and last != UNMANAGED
+
         return [Drift(p.kind, p.subject, p.detail, repair="save it" if p.kind == "saved_config" else None,
                       family=driver.family)
-                for p in driver.persistence_problems()]
+                for p in driver.persistence_problems(ours)]
 
     # -- repairing ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Iterator
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 from volctl.locks import FileLock
 
@@ -241,13 +241,15 @@ class TargetDriver(ABC):
         """The hosts allowed on a live target."""
 
     @abstractmethod
-    def unsaved(self) -> list[str]:
+    def unsaved(self, ours: Callable[[str], bool] | None = None) -> list[str]:
         """The volctl-named targets, live or persisted, whose persisted form differs from the live
-        one. A persisted configuration that cannot be read raises EnvironmentProblem."""
+        one; with `ours`, only those it accepts (doctor leaves out foreign ones: Cinder's, after a
+        hand-off, which Cinder saves elsewhere). A persisted configuration that cannot be read
+        raises EnvironmentProblem."""
 
     @abstractmethod
-    def persistence_problems(self) -> list[PersistenceProblem]:
-        """What would keep the live exports from coming back after a reboot."""
+    def persistence_problems(self, ours: Callable[[str], bool] | None = None) -> list[PersistenceProblem]:
+        """What would keep the live exports (those `ours` accepts, with it) from coming back after a reboot."""
 
     @property
     @abstractmethod

@@ -16,7 +16,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from volctl.errors import EnvironmentProblem, UsageError
 from volctl.locks import FileLock
@@ -162,14 +162,15 @@ class FakeTarget(TargetDriver):
     def saved_targets(self) -> dict:
         return self._read_saved()
 
-    def unsaved(self) -> list[str]:
-        stored = {t: v for t, v in self._read_saved().items() if t.startswith(PREFIX)}
-        running = {t: self._running(t) for t in self._targets() if t.startswith(PREFIX)}
+    def unsaved(self, ours: Callable[[str], bool] | None = None) -> list[str]:
+        wanted = lambda t: t.startswith(PREFIX) and (ours is None or ours(t))  # noqa: E731
+        stored = {t: v for t, v in self._read_saved().items() if wanted(t)}
+        running = {t: self._running(t) for t in self._targets() if wanted(t)}
         return sorted(t for t in set(stored) | set(running) if stored.get(t) != running.get(t))
 
-    def persistence_problems(self) -> list[PersistenceProblem]:
+    def persistence_problems(self, ours: Callable[[str], bool] | None = None) -> list[PersistenceProblem]:
         try:
-            differ = self.unsaved()
+            differ = self.unsaved(ours)
         except EnvironmentProblem as e:
             return [PersistenceProblem("saved_config", str(self.saved), str(e))]
         if not differ:

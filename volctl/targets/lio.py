@@ -8,6 +8,7 @@ one is driven by the other as well.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from volctl.errors import EnvironmentProblem
 from volctl.iscsi import WWN_PREFIXES, IscsiConfig
@@ -81,21 +82,22 @@ class LioTarget(IscsiTarget):
         document = saved.read(self.save_file)
         return None if document is None else saved.targets(document)
 
-    def unsaved(self) -> list[str]:
+    def unsaved(self, ours: Callable[[str], bool] | None = None) -> list[str]:
         """A missing file counts as an empty one."""
         prefix = self.iscsi.prefix
+        wanted = lambda iqn: iqn.startswith(prefix) and (ours is None or ours(iqn))  # noqa: E731
         stored_targets = self.saved_targets() or []
-        running = {iqn: set(self.hosts(iqn)) for iqn in self.live_targets() if iqn.startswith(prefix)}
-        stored = {t.iqn: set(t.initiators) for t in stored_targets if t.iqn.startswith(prefix)}
+        running = {iqn: set(self.hosts(iqn)) for iqn in self.live_targets() if wanted(iqn)}
+        stored = {t.iqn: set(t.initiators) for t in stored_targets if wanted(t.iqn)}
         return sorted(set(stored) ^ set(running) | {i for i in set(stored) & set(running) if stored[i] != running[i]})
 
-    def persistence_problems(self) -> list[PersistenceProblem]:
-        return [*self._saved_config_problems(), *self._restore_unit_problems()]
+    def persistence_problems(self, ours: Callable[[str], bool] | None = None) -> list[PersistenceProblem]:
+        return [*self._saved_config_problems(ours), *self._restore_unit_problems()]
 
-    def _saved_config_problems(self) -> list[PersistenceProblem]:
+    def _saved_config_problems(self, ours: Callable[[str], bool] | None) -> list[PersistenceProblem]:
         path = str(self.save_file)
         try:
-            differ = self.unsaved()
+            differ = self.unsaved(ours)
         except EnvironmentProblem as e:
             return [PersistenceProblem("saved_config", path, str(e))]
         if not differ:

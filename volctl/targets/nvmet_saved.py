@@ -5,6 +5,8 @@ root, the save file, the settings and the live views."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from volctl.errors import EnvironmentProblem
 from volctl.targets import nvmet_config
 from volctl.targets.driver import PersistenceProblem
@@ -76,13 +78,13 @@ class SavedNvmet:
         nvmet_config.write(self.save_file, {"discovery": {}, "hosts": [h for h in hosts if h], "ports": ports,
                                             "subsystems": [s for s in subsystems if s]})
 
-    def unsaved(self) -> list[str]:
+    def unsaved(self, ours: Callable[[str], bool] | None = None) -> list[str]:
         """volctl's subsystems whose saved entry (the subsystem, its hosts' keys) differs from the live one."""
         document = self._read_saved() or {}
         stored = {s.get("nqn"): s for s in document.get("subsystems", []) if isinstance(s, dict)}
         stored_hosts = {h.get("nqn"): h for h in document.get("hosts", []) if isinstance(h, dict)}
-        ours = lambda nqn: self.volume_id_of(nqn or "") is not None  # noqa: E731
-        names = {n for n in stored if ours(n)} | {n for n in self._targets() if ours(n)}
+        wanted = lambda nqn: self.volume_id_of(nqn or "") is not None and (ours is None or ours(nqn))  # noqa: E731
+        names = {n for n in stored if wanted(n)} | {n for n in self._targets() if wanted(n)}
         differ = []
         for nqn in sorted(names):
             live = self._dump_subsystem(nqn)
@@ -93,10 +95,10 @@ class SavedNvmet:
                 differ.append(nqn)
         return differ
 
-    def persistence_problems(self) -> list[PersistenceProblem]:
+    def persistence_problems(self, ours: Callable[[str], bool] | None = None) -> list[PersistenceProblem]:
         path = str(self.save_file)
         try:
-            differ = self.unsaved()
+            differ = self.unsaved(ours)
         except EnvironmentProblem as e:
             return [PersistenceProblem("saved_config", path, str(e))]
         if not differ:
