@@ -279,6 +279,22 @@ def test_a_foreign_target_cinder_saved_elsewhere_is_no_saved_config_drift_and_st
     assert len(saved_config) == 1 and iqn not in json.dumps(saved_config), report
 
 
+def test_restore_beside_a_foreign_target_cinder_saved_elsewhere_makes_no_whole_save(service, host, volctl):
+    """restore decides whether to save volctl's whole LIO config from what is unsaved: a live
+    Cinder target that Cinder saved to its own file is not volctl's to save."""
+    service.create(size=1, name="v1")
+    service.connect("v1", {"initiator": INITIATOR_1})
+    cinders = f"volume-{UUID}"
+    host.add_lv(VG, cinders, 1)
+    iqn = "iqn.2010-10.org.openstack:" + cinders
+    lio = lio_of(service)
+    lio.create(f"/dev/{VG}/{cinders}", iqn, Chap("u" * 20, "p" * 16), iser=False, ips=["127.0.0.1"], port=3260)
+    saved_before = dict(host.saved)
+    report = ok(volctl("restore", "--json")).json()
+    assert iqn not in host.saved and host.saved == saved_before
+    assert report["saved"] is False, report
+
+
 def test_a_bad_source_name_never_reaches_lvm(service, host):
     with pytest.raises(UsageError):
         service.manage("bad name")

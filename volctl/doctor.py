@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from volctl.errors import CommandFailed, VolctlError
 from volctl.lvm import GIB, LogicalVolume
 from volctl.model import (EXPORTABLE, SNAPSHOT_TRANSIENT, TRANSIENT, UNMANAGED, Snapshot, SnapshotStatus, Status, Volume,
-                          abandoned_snapshot_status, abandoned_status)
+                          abandoned_snapshot_status, abandoned_status, still_volctls)
 from volctl.service import VolumeService
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Doctor:
     def _volctls(self, entity: str, object_id: str, what: str, notes: list[str]) -> bool:
         """Whether an object named for this id is volctl's to report; a foreign one gets a note."""
         last = self._ever[entity].get(object_id)
-        if last is not None and last != UNMANAGED:
+        if still_volctls(last):
             return True
         why = "let go by volctl unmanage" if last == UNMANAGED else f"{entity} {object_id} was never volctl's"
         notes.append(f"foreign: {what} ({why}); not volctl's to report or repair")
@@ -255,14 +255,9 @@ class Doctor:
         """Whether volctl's exports would come back after a reboot. A foreign target (Cinder's,
         saved by Cinder to its own file) is not compared: its absence from volctl's saved config is
         no drift, and a repair would write it there (a whole save) for the host's restore unit."""
-        def ours(target: str) -> bool:
-            volume_id = driver.volume_id_of(target)
-            last = self._ever["volume"].get(volume_id) if volume_id is not None else None
-            return last is not None and last != UNMANAGED
-
         return [Drift(p.kind, p.subject, p.detail, repair="save it" if p.kind == "saved_config" else None,
                       family=driver.family)
-                for p in driver.persistence_problems(ours)]
+                for p in driver.persistence_problems(driver.ours_by(self._ever["volume"]))]
 
     # -- repairing ---------------------------------------------------------------------------
 

@@ -90,6 +90,12 @@ EXPORTABLE = frozenset(Status) - {Status.MAINTENANCE, Status.CREATING, Status.DE
 DELETED = "deleted"
 UNMANAGED = "unmanaged"
 GONE = frozenset({DELETED, UNMANAGED})
+
+
+def still_volctls(last_status: str | None) -> bool:
+    """Whose an LV or target named for an id is, from the status the id's last transition gave
+    (None: never in the inventory): volctl's unless it never was or unmanage let it go."""
+    return last_status is not None and last_status != UNMANAGED
 # The outcomes of a transition's work: its done state, its failed state (or, with none, the status
 # before the claim), or the status before the claim (the work did not start).
 DONE, FAILED, ROLLED_BACK = "done", "failed", "rolled back"

@@ -114,19 +114,21 @@ class Restorer:
         # A helper that owns none of these exports has nothing of volctl's to persist: asking it
         # what is unsaved may cost a process that lists every target (seconds, in BENCHMARKS.md).
         owning = {svc.targets.owner(v).family for v in volumes if v.provider_location}
-        saves = tuple(self._persist(driver, restored_targets.get(driver.family, set())) if driver.family in owning
+        ever_known = inv.ever_known("volume") if owning else {}
+        saves = tuple(self._persist(driver, restored_targets.get(driver.family, set()), driver.ours_by(ever_known))
+                      if driver.family in owning
                       else Save(driver.what, driver.persisted_to, False) for driver in svc.targets.all())
         return RestoreReport(tuple(restored), tuple(present), tuple(failed), saves)
 
     @staticmethod
-    def _persist(driver: TargetDriver, restored: set[str]) -> Save:
+    def _persist(driver: TargetDriver, restored: set[str], ours: Callable[[str], bool]) -> Save:
         """One persist for all (a helper may rewrite its whole configuration on each, a cost that
         grows with every target on the host: BENCHMARKS.md); a persisted configuration that
         differs from the running one for a volctl target this run did not restore (e.g. after the
         save file was pointed at the one the host's restore unit reads: the next restart of that
         unit would lose it) is written whole."""
         try:
-            stale = bool(set(driver.unsaved()) - restored)
+            stale = bool(set(driver.unsaved(ours)) - restored)  # a foreign target (Cinder's) is not ours to save
         except (VolctlError, OSError):
             stale = True
         if not restored and not stale:

@@ -82,6 +82,16 @@ class TargetDriver(ABC):
         """The volume id a target named the way volctl names them was made for; None for a
         target named otherwise (not volctl's to judge)."""
 
+    def ours_by(self, ever_known: dict[str, str | None]) -> Callable[[str], bool]:
+        """Which of the helper's targets are volctl's, by their volumes' history (ever_known:
+        Inventory.ever_known): `unsaved` and `persistence_problems` leave the others out."""
+        from volctl.model import still_volctls
+
+        def ours(target: str) -> bool:
+            volume_id = self.volume_id_of(target)
+            return volume_id is not None and still_volctls(ever_known.get(volume_id))
+        return ours
+
     @abstractmethod
     def new_secrets(self, volume: Volume) -> Secrets | None:
         """Credentials to store before the volume's first export; None when it has them."""
