@@ -485,3 +485,47 @@ def test_doctor_without_any_inventory_calls_what_it_finds_foreign(volctl, host, 
     locks = Path(f"{db_path}.locks")
     assert locks.is_dir() and (locks.stat().st_mode & 0o777) == 0o700
     assert (db_path.parent.stat().st_mode & 0o777) == 0o700
+
+
+def _booted(host_root, when) -> None:
+    """The fake host's kernel boot time (/proc/stat's btime)."""
+    (host_root / "proc").mkdir(exist_ok=True)
+    (host_root / "proc" / "stat").write_text(f"cpu  1 2 3 4\nbtime {int(when.timestamp())}\nprocesses 9\n")
+
+
+@pytest.mark.parametrize("case", ["creating", "detaching", "deleting", "extending-after"])
+def test_a_busy_status_set_before_the_host_booted_is_stuck_at_once(volctl, service, host, db_path, host_root, case):
+    """A power cut: the process that set it died with the host, so no age needs to pass."""
+    setup, status, (settled, attach_status, size, live) = STUCK[case]
+    name = setup(service, host, db_path)
+    volume = service.show(name)
+    _booted(host_root, datetime.now(timezone.utc) - timedelta(seconds=30))
+    assert_clean(volctl)  # set after this boot, just now: an operation may still be under way
+    set_row(db_path, volume.id, updated_at=(datetime.now(timezone.utc) - timedelta(seconds=60)).isoformat())
+    seen = doctor(volctl)
+    assert (seen.exit_code, found(seen)) == (5, [("stuck", name, status)]), seen
+    assert "before the host booted" in seen.json()["drift"][0]["detail"]
+    repair_all(volctl, [("stuck", name, status)])
+    after = service.show(name)
+    assert (after.status, after.attach_status, after.size, len(after.live_attachments)) == (settled, attach_status, size, live)
+
+
+def test_a_reservation_made_before_the_host_booted_waits_its_age(volctl, service, host, db_path, host_root):
+    """attaching is nova's reservation waiting for its attach, across the storage host's reboot too."""
+    name = _stuck_attaching(service, host, db_path)
+    _booted(host_root, datetime.now(timezone.utc) - timedelta(seconds=30))
+    set_row(db_path, service.show(name).id, updated_at=(datetime.now(timezone.utc) - timedelta(seconds=60)).isoformat())
+    assert_clean(volctl)
+    assert found(doctor(volctl, "--stale-after", "30")) == [("stuck", name, "attaching")]
+
+
+def test_a_snapshot_busy_since_before_the_boot_is_stuck_at_once(volctl, service, host, db_path, host_root):
+    service.create(size=1, name="v1")
+    snapshot = service.snapshot_create("v1", name="s1").snapshot
+    _booted(host_root, datetime.now(timezone.utc) - timedelta(seconds=30))
+    conn = sqlite3.connect(db_path)
+    with conn:  # killed before its lvremove, as the host lost power
+        conn.execute("UPDATE snapshots SET status = 'deleting', updated_at = ? WHERE id = ?",
+                     [(datetime.now(timezone.utc) - timedelta(seconds=60)).isoformat(), snapshot.id])
+    conn.close()
+    assert found(doctor(volctl)) == [("snapshot_stuck", "s1", "deleting")]

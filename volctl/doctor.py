@@ -59,11 +59,31 @@ def _age_seconds(stamp: str) -> float:
     return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
 
 
+def booted_at(stat: str = "/proc/stat") -> datetime | None:
+    """When this host booted (the kernel's btime), None if unknown: nothing that set a busy status
+    before then can still be working on it (a power cut, a crash of the host)."""
+    try:
+        with open(stat) as f:
+            for line in f:
+                if line.startswith("btime "):
+                    return datetime.fromtimestamp(int(line.split()[1]), timezone.utc)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+# Busy while a command runs, never a resting state: stuck at once when set before the host booted.
+# `attaching` is a reservation that waits for its attach (nova's reserve, then attach) across a
+# storage host's reboot too: only its age makes it stale.
+_RESTING_TRANSIENT = frozenset({Status.ATTACHING})
+
+
 class Doctor:
     def __init__(self, service: VolumeService, stale_after: float = DEFAULT_STALE_AFTER):
         self.service = service
         self.settings = service.settings
         self.stale_after = stale_after
+        self.booted_at = booted_at(str(service.host_root / "proc" / "stat"))
         uuid = "([0-9a-f-]{36})"
         self._ours = re.compile(re.escape(self.settings.volume_name_template).replace("%s", uuid))
         self._snapshot_lv = re.compile(re.escape(self.settings.snapshot_lv_name("@")).replace("@", uuid))
@@ -111,14 +131,19 @@ class Doctor:
         if volume.status not in TRANSIENT:
             return []
         age = _age_seconds(volume.updated_at)
-        if age < self.stale_after:
+        before_boot = volume.status not in _RESTING_TRANSIENT and self._before_boot(volume.updated_at)
+        if age < self.stale_after and not before_boot:
             return []
         target = abandoned_status(volume)
         return [Drift(
-            "stuck", volume.status, f"'{volume.status}' for {age:.0f} s with no volctl working on it",
+            "stuck", volume.status, f"'{volume.status}' for {age:.0f} s with no volctl working on it"
+                                    + (" (set before the host booted)" if before_boot else ""),
             volume.id, volume.name,
             repair=f"set status {target}" + (", activating its LV if it is inactive" if volume.status == Status.REVERTING else ""),
         )]
+
+    def _before_boot(self, stamp: str) -> bool:
+        return self.booted_at is not None and datetime.fromisoformat(stamp) < self.booted_at
 
     def _lv(self, volume: Volume, lvs: dict) -> list[Drift]:
         lv = lvs.get((volume.volume_group, volume.lv_name))
@@ -222,7 +247,8 @@ class Doctor:
                 continue
             present = (snapshot.volume_group, snapshot.lv_name) in lvs
             age = _age_seconds(snapshot.updated_at)
-            if snapshot.status in SNAPSHOT_TRANSIENT and age >= self.stale_after:
+            if snapshot.status in SNAPSHOT_TRANSIENT and (age >= self.stale_after
+                                                         or self._before_boot(snapshot.updated_at)):
                 to = abandoned_snapshot_status(snapshot, present)
                 found.append(Drift("snapshot_stuck", snapshot.status, f"snapshot {snapshot.name} '{snapshot.status}' for "
                                    f"{age:.0f} s with no volctl working on it", snapshot.id, snapshot.name,

@@ -68,6 +68,11 @@ class ServiceCore:
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    @property
+    def host_root(self) -> Path:
+        """The root the host's own files are read under: / but for a fake host."""
+        return self._host_paths["host_root"] or Path("/")
+
     def inventory(self, write: bool = True) -> Inventory:
         if self._inventory is None or (write and not self._writable):
             if self._inventory is not None:
