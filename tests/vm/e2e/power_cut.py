@@ -1,7 +1,8 @@
 """The power-cut test's guest side (tests/vm/power_cut runs it; issue 24).
 
     power_cut.py life SEED    boot 1: the lives of a few volumes, each command's exit code on
-                              stdout as it returns; the host cuts the power at a random moment
+                              stdout as it returns; the host cuts the power during the
+                              command the seed picks
     power_cut.py check LOG    boot 2, on the same disk: what boot 1's stdout (LOG, as the host
                               saw it before the cut) says returned must be there, and the host
                               must come back whole
@@ -10,8 +11,8 @@ The inventory and both saved configs live on ext4 on vmrun's --disk (an LV `stat
 volume group): not on the guest's tmpfs overlay or a 9p share, which a cut does not touch. The
 guest's / is fresh at every boot, so boot 2 finds only what reached that disk.
 
-Each line boot 1 prints is one JSON object: {"armed": ...} once set up (the host starts its clock
-there), {"run": argv} before a command, {"rc": N, "argv": argv, "status": S} after it, and
+Each line boot 1 prints is one JSON object: {"armed": ...} just before the command the seed picks
+(the host starts its clock there), {"run": argv} before a command, {"rc": N, "argv": argv, "status": S} after it, and
 {"wrote": NAME, "sha256": ...} after bytes written straight to an LV are fsynced.
 """
 
@@ -35,10 +36,12 @@ import initiator  # noqa: E402
 from guard import DISK_SERIAL, require_guest  # noqa: E402
 
 VG = "volctl-cut"
-STATE = Path("/var/lib/volctl")  # volctl's default directory, mounted from the disk
+DISK_FS = Path("/mnt/volctl-disk")  # ext4 on the persistent disk; each of PERSISTENT bound from it
+STATE = Path("/var/lib/volctl")  # volctl's default inventory directory
+# What a storage host keeps on its disk: the inventory, and the saved LIO and nvmet configs at the
+# paths the host's restore units read (volctl's defaults on Debian).
+PERSISTENT = (STATE, Path("/etc/rtslib-fb-target"), Path("/etc/nvmet"))
 DB = STATE / "volctl.db"
-LIO_SAVE = STATE / "lio-saveconfig.json"
-NVMET_SAVE = STATE / "nvmet-config.json"
 SECRETS = STATE / "connections.json"  # what each connect printed (the CHAP credentials)
 CONFIGS = Path("/etc/volctl")
 TOOLS = REPO / ".cache" / "vm" / "tools" / "bin"
@@ -46,7 +49,8 @@ VOLCTL = REPO / ".venv" / "bin" / "volctl"
 INITIATOR = "iqn.2024-01.test.volctl:cut-initiator"
 OFFSET, LENGTH = 1024 * 1024, 1024 * 1024
 HELPERS = ("lioadm", "rtslib")
-TRANSIENT = {"creating", "attaching", "detaching", "extending", "deleting", "managing", "unmanaging", "reverting"}
+# Busy states no volume may keep after doctor --repair; `attaching` is a reservation, a resting state
+TRANSIENT = {"creating", "detaching", "extending", "deleting", "managing", "unmanaging", "reverting"}
 
 
 def emit(**fields) -> None:
@@ -59,8 +63,7 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def write_configs() -> None:
     CONFIGS.mkdir(parents=True, exist_ok=True)
-    common = (f'volume_group = "{VG}"\ntarget_ip_address = "127.0.0.1"\nvolume_clear = "none"\n'
-              f'lio_save_file = "{LIO_SAVE}"\nnvmet_save_file = "{NVMET_SAVE}"\n')
+    common = f'volume_group = "{VG}"\ntarget_ip_address = "127.0.0.1"\nvolume_clear = "none"\n'
     for helper in HELPERS:
         (CONFIGS / f"{helper}.toml").write_text(common + f'target_helper = "{helper}"\n')
     (CONFIGS / "nvme.toml").write_text(common + 'target_protocol = "nvmet_tcp"\n')
@@ -84,9 +87,14 @@ def mount_state(fresh: bool) -> None:
         sh("mkfs.ext4", "-q", f"/dev/{VG}/state")
     else:
         sh("vgchange", "-qq", "-ay", VG)
-    STATE.mkdir(parents=True, exist_ok=True)
+    DISK_FS.mkdir(parents=True, exist_ok=True)
     # ext4's defaults (data=ordered, barriers on): what a storage host runs
-    sh("mount", f"/dev/{VG}/state", str(STATE))
+    sh("mount", f"/dev/{VG}/state", str(DISK_FS))
+    for path in PERSISTENT:
+        kept = DISK_FS / path.relative_to("/")
+        kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sh("mount", "--bind", str(kept), str(path))
 
 
 def nvme_host() -> str:
@@ -105,19 +113,28 @@ def life(seed: int) -> None:
     initiator.start_iscsid(INITIATOR)
     host_nqn = nvme_host()
     secrets: dict[str, dict] = {}
-    emit(armed=seed)
     # Three volumes, one per way of exporting; each life ends at its own step, so some stay
-    # exported (restore's work after the cut) and some are gone.
+    # exported (restore's work after the cut) and some are gone. The seed picks the command the
+    # cut comes in: the guest arms the host's clock just before it, and the host cuts a few
+    # seconds later (tests/vm/power_cut), so a slow machine cuts as far into the lives as a fast one.
     plans = [("lioadm", INITIATOR, None), ("rtslib", INITIATOR, None), ("nvme", host_nqn, "nvmet_tcp")]
     rng.shuffle(plans)
+    lives = []
     for number, (config, host, protocol) in enumerate(plans):
         name = f"cut{seed}-{number}"
         steps = lifecycle(name, host, protocol)
-        stop = rng.randint(4, len(steps))
-        for step in steps[:stop]:
+        lives.append((config, name, steps[:rng.randint(4, len(steps))]))
+    commands = sum(1 for _, _, steps in lives for step in steps if step != "write")
+    armed_before = rng.randrange(commands)
+    started = 0
+    for config, name, steps in lives:
+        for step in steps:
             if step == "write":
                 write_bytes(name)
                 continue
+            if started == armed_before:
+                emit(armed=seed)
+            started += 1
             argv = list(step)
             emit(run=argv, config=config)
             done = volctl(config, "--json", *argv)
@@ -202,7 +219,7 @@ def expect(condition: bool, message: str, kind: str = "state") -> None:
 
 def check(log_path: str) -> None:
     entries = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.startswith("{")]
-    expect(any("armed" in e for e in entries), "boot 1 never got to its first command: no cut to check")
+    expect(any("armed" in e for e in entries), "boot 1 never armed the cut: no cut to check")
     mount_state(fresh=False)
     write_configs()
     initiator.start_iscsid(INITIATOR)
@@ -217,6 +234,8 @@ def check(log_path: str) -> None:
         conn.close()
     report = {"integrity": "ok", "lost": 0}
 
+    failed = [e for e in entries if e.get("rc") not in (None, 0)]
+    expect(not failed, f"commands failed before the cut: {failed}", "boot1")
     returned = [e for e in entries if e.get("rc") == 0]
     started = [e for e in entries if "run" in e]
     in_flight = started[len([e for e in entries if "rc" in e]):]
