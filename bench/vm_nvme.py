@@ -16,7 +16,7 @@
 
 Runs INSIDE the vmrun guest only, Debian's stock kernel (no in-band authentication: no keys):
 
-    tests/vm/vmrun --rw OUT --scratch-size 64G --disk OUT/restore-disk.img --mem 4096 --timeout 21600 -- \\
+    tests/vm/vmrun --rw OUT --scratch-size 1100G --disk OUT/restore-disk.img --mem 4096 --timeout 21600 -- \\
         .venv/bin/python bench/vm_nvme.py --out OUT/nvme.json [--quick]
     .venv/bin/python bench/vm_nvme.py --report OUT/nvme.json      # the tables for BENCHMARKS.md (on the host)
 
