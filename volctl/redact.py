@@ -8,15 +8,22 @@ from typing import Iterable
 MASK = "***"
 
 # provider_auth is "CHAP <user> <password>": mask the password wherever that shape shows up,
-# even when the caller forgot to name the secret.
-_PROVIDER_AUTH = re.compile(r"\b(CHAP\s+\S+\s+)\S+")
+# even when the caller forgot to name the secret. Overlapping shapes ("CHAP CHAP <user> <password>")
+# are all seen (a lookahead) and each one's password masked: which reading is meant cannot be told,
+# and a user shown as *** costs less than a password shown.
+_PROVIDER_AUTH = re.compile(r"(?=\bCHAP\s+(\S+)\s+(\S+))")
 
 
 def mask(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, MASK)
-    return _PROVIDER_AUTH.sub(lambda m: m.group(1) + MASK, text)
+    shapes = [(m.span(1), m.span(2)) for m in _PROVIDER_AUTH.finditer(text)]
+    if not shapes:
+        return text
+    for start, end in sorted({password for _, password in shapes}, reverse=True):
+        text = text[:start] + MASK + text[end:]
+    return text
 
 
 def mask_argv(argv: Iterable[str], secrets: Iterable[str] = ()) -> list[str]:
