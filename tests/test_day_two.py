@@ -254,11 +254,9 @@ def test_what_volctl_never_had_is_foreign_never_drift_never_repaired(service, ho
     assert iqn in host.targets and (VG, cinders) in host.lvs  # untouched
 
 
-def test_a_foreign_target_cinder_saved_elsewhere_is_no_saved_config_drift_and_stays_out_of_volctls_save(
-        service, host, volctl):
-    """Cinder's cinder-rtstool saves to rtslib's default file, not to the one volctl saves to (the
-    host's restore unit's): its live target missing from volctl's saved config is not volctl's
-    drift, and doctor --repair does not write it there (found by tests/vm/e2e/test_cinder_handoff.py)."""
+def _volctls_export_beside_a_live_cinder_target(service, host):
+    """volctl's v1 connected, and a target Cinder's create_export made on an LV of its own (saved
+    by Cinder to its own file, so not to volctl's): the LIO helper and Cinder's IQN."""
     service.create(size=1, name="v1")
     service.connect("v1", {"initiator": INITIATOR_1})
     cinders = f"volume-{UUID}"
@@ -266,6 +264,14 @@ def test_a_foreign_target_cinder_saved_elsewhere_is_no_saved_config_drift_and_st
     iqn = "iqn.2010-10.org.openstack:" + cinders
     lio = lio_of(service)
     lio.create(f"/dev/{VG}/{cinders}", iqn, Chap("u" * 20, "p" * 16), iser=False, ips=["127.0.0.1"], port=3260)
+    return lio, iqn
+
+def test_a_foreign_target_cinder_saved_elsewhere_is_no_saved_config_drift_and_stays_out_of_volctls_save(
+        service, host, volctl):
+    """Cinder's cinder-rtstool saves to rtslib's default file, not to the one volctl saves to (the
+    host's restore unit's): its live target missing from volctl's saved config is not volctl's
+    drift, and doctor --repair does not write it there (found by tests/vm/e2e/test_cinder_handoff.py)."""
+    lio, iqn = _volctls_export_beside_a_live_cinder_target(service, host)
     lio.add_initiator(iqn, Chap("u" * 20, "p" * 16), INITIATOR_2)  # Cinder's initialize_connection; no save of volctl's
     saved_before = dict(host.saved)
     report = ok(volctl("doctor", "--repair", "--json")).json()
@@ -282,13 +288,7 @@ def test_a_foreign_target_cinder_saved_elsewhere_is_no_saved_config_drift_and_st
 def test_restore_beside_a_foreign_target_cinder_saved_elsewhere_makes_no_whole_save(service, host, volctl):
     """restore decides whether to save volctl's whole LIO config from what is unsaved: a live
     Cinder target that Cinder saved to its own file is not volctl's to save."""
-    service.create(size=1, name="v1")
-    service.connect("v1", {"initiator": INITIATOR_1})
-    cinders = f"volume-{UUID}"
-    host.add_lv(VG, cinders, 1)
-    iqn = "iqn.2010-10.org.openstack:" + cinders
-    lio = lio_of(service)
-    lio.create(f"/dev/{VG}/{cinders}", iqn, Chap("u" * 20, "p" * 16), iser=False, ips=["127.0.0.1"], port=3260)
+    _, iqn = _volctls_export_beside_a_live_cinder_target(service, host)
     saved_before = dict(host.saved)
     report = ok(volctl("restore", "--json")).json()
     assert iqn not in host.saved and host.saved == saved_before
