@@ -32,6 +32,21 @@ def test_stdout_is_captured(runner):
     assert result.argv == ("sh", "-c", 'printf "hello\\nworld\\n"; printf "warn\\n" >&2')
 
 
+def test_large_output_is_whole_on_both_streams(runner):
+    """An `lvs` of thousands of LVs: every byte of a big stdout and stderr, in order."""
+    script = 'seq 1 200000; seq 1 50000 >&2; printf "é-last"'
+    result = runner.run(["sh", "-c", script])
+    assert result.stdout == "".join(f"{i}\n" for i in range(1, 200001)) + "é-last"
+    assert result.stderr == "".join(f"{i}\n" for i in range(1, 50001))
+
+
+def test_output_after_the_program_exits_with_a_failure_is_whole(runner):
+    with pytest.raises(CommandFailed) as info:
+        runner.run(["sh", "-c", "seq 1 100000 >&2; exit 3"])
+    assert info.value.returncode == 3
+    assert info.value.stderr.endswith("99999\n100000\n")
+
+
 def test_no_shell_between_us_and_the_program(runner):
     result = runner.run(["printf", "%s|", "$HOME; ls", "*", "`id`"])
     assert result.stdout == "$HOME; ls|*|`id`|"

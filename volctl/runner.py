@@ -8,6 +8,8 @@ out on an error message. Each finished command is reported to `on_command` (the 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -16,6 +18,7 @@ from volctl.record import Record
 from volctl.redact import mask, mask_argv
 
 DEFAULT_TIMEOUT = 600.0
+_BUFSIZE = 64 * 1024
 
 
 def _log():
@@ -87,15 +90,22 @@ class Runner:
             program = sh.Command(argv[0])
         except sh.CommandNotFound:
             raise ToolMissing(argv[0]) from None
+        # Our own timer, not sh's `_timeout`: sh's watcher thread polls every 0.1 s and each wait
+        # joins it, which cost every program 100 ms (BENCHMARKS.md section 7). Large buffers: sh's
+        # default line buffering handles each line in Python, 40x slower on a 1,000-LV `lvs`.
         options: dict = dict(
             _env={**os.environ, "LC_ALL": "C", **env},
             _ok_code=[0],
-            _timeout=timeout,
+            _bg=True,
+            _bg_exc=False,
             _tty_in=False,
             _tty_out=False,
             _in=None,
             _return_cmd=True,
             _decode_errors="replace",
+            _out_bufsize=_BUFSIZE,
+            _err_bufsize=_BUFSIZE,
+            _internal_bufsize=_BUFSIZE,
         )
         streamed: list[str] = []
         if on_stderr is not None:
@@ -106,14 +116,34 @@ class Runner:
 
             options.update(_err=_on_err, _err_bufsize=0)
         try:
-            done = program(*argv[1:], **options)
-            code, out, err = done.exit_code, _text(done.stdout), _text(done.stderr)
-        except sh.TimeoutException:
-            return None, "", "".join(streamed)
+            running = program(*argv[1:], **options)
         except sh.ErrorReturnCode as e:
-            code, out, err = e.exit_code, _text(e.stdout), _text(e.stderr)
+            return e.exit_code, _text(e.stdout), _text(e.stderr)
         except PermissionError:
             raise EnvironmentProblem(f"{argv[0]}: permission denied") from None
+        killed = threading.Event()
+
+        def kill() -> None:
+            if running.process.exit_code is not None:
+                return  # ended as the timer fired: not a timeout
+            killed.set()
+            try:
+                running.signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.daemon = True
+        timer.start()
+        try:
+            running.wait()
+            code, out, err = running.exit_code, _text(running.stdout), _text(running.stderr)
+        except sh.ErrorReturnCode as e:
+            code, out, err = e.exit_code, _text(e.stdout), _text(e.stderr)
+        finally:
+            timer.cancel()
+        if killed.is_set():
+            return None, "", "".join(streamed)
         return code, out, err or "".join(streamed)
 
 
