@@ -126,14 +126,15 @@ def life(seed: int) -> None:
         lives.append((config, name, steps[:rng.randint(4, len(steps))]))
     commands = sum(1 for _, _, steps in lives for step in steps if step != "write")
     armed_before = rng.randrange(commands)
-    started = 0
+    started, armed = 0, False
     for config, name, steps in lives:
         for step in steps:
             if step == "write":
                 write_bytes(name)
                 continue
-            if started == armed_before:
+            if started >= armed_before and not armed:  # >=: a life that failed early skips commands
                 emit(armed=seed)
+                armed = True
             started += 1
             argv = list(step)
             emit(run=argv, config=config)
