@@ -76,11 +76,12 @@ def live_targets() -> int:
 class Volctl:
     """`volctl` processes with one config; what each ran, from the inventory's history."""
 
-    def __init__(self, work: Path, db: Path, helper: str, vg: str):
+    def __init__(self, work: Path, db: Path, helper: str | None, vg: str, extra: str = ""):
+        """helper None: target_helper left at its default; extra: more settings, a line each."""
         self.db = db
-        config = work / f"{vg}-{helper}.toml"
+        config = work / (f"{vg}-{helper}.toml" if helper else f"{vg}.toml")
         config.write_text(f'volume_group = "{vg}"\ntarget_ip_address = "127.0.0.1"\nvolume_clear = "none"\n'
-                          f'target_helper = "{helper}"\n')
+                          + (f'target_helper = "{helper}"\n' if helper else "") + extra)
         self.config = config
         self.env = {**os.environ, "VOLCTL_DB": str(db), "VOLCTL_CONFIG": str(config),
                     "PATH": f"{TOOLS}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore", "LC_ALL": "C"}

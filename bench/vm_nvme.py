@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -66,34 +65,11 @@ def subsystems() -> int:
     return len(os.listdir(path)) if path.is_dir() else 0
 
 
-class Volctl:
-    """`volctl` processes with one inventory and config; what each ran, from the inventory's history."""
+def nvme_volctl(work: Path, db: Path, vg: str):
+    """`volctl` processes whose new exports are NVMe/TCP (vm_helpers.Volctl: what each ran, from the history)."""
+    from vm_helpers import Volctl
 
-    def __init__(self, work: Path, db: Path, vg: str):
-        self.db = db
-        self.config = work / f"{vg}.toml"
-        self.config.write_text(f'volume_group = "{vg}"\ntarget_ip_address = "127.0.0.1"\nvolume_clear = "none"\n'
-                               'target_protocol = "nvmet_tcp"\n')
-        self.env = {**os.environ, "VOLCTL_DB": str(db), "VOLCTL_CONFIG": str(self.config),
-                    "PATH": f"{TOOLS}:{os.environ['PATH']}", "PYTHONWARNINGS": "ignore", "LC_ALL": "C"}
-        self.env.pop("PYTHONPYCACHEPREFIX", None)
-
-    def _mark(self) -> int:
-        if not self.db.exists():
-            return 0
-        with sqlite3.connect(self.db) as c:
-            return c.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-
-    def __call__(self, *args: str, prefix: tuple[str, ...] = (), timeout: float = 7200) -> dict:
-        from vm_flow import timed
-
-        mark = self._mark()
-        wall, done = timed([*prefix, str(VOLCTL), "--json", *args], self.env, timeout=timeout)
-        with sqlite3.connect(self.db) as c:
-            rows = c.execute("SELECT argv, duration FROM events WHERE id > ? AND kind = 'command' ORDER BY id", [mark])
-            commands = [{"argv": json.loads(a)[:2], "duration": d} for a, d in rows]
-        out = json.loads(done.stdout) if done is not None and done.stdout.strip() else None
-        return {"wall": round(wall, 3), "commands": commands, "out": out}
+    return Volctl(work, db, None, vg, extra='target_protocol = "nvmet_tcp"\n')
 
 
 def bare(*args: str, env: dict) -> tuple[float, dict]:
@@ -103,7 +79,7 @@ def bare(*args: str, env: dict) -> tuple[float, dict]:
     return wall, json.loads(done.stdout)
 
 
-def profiled(v: Volctl, out_dir: Path, label: str, *args: str) -> list[dict]:
+def profiled(v, out_dir: Path, label: str, *args: str) -> list[dict]:
     from vm_helpers import top_functions
 
     prof = out_dir / f"{label}.pstats"
@@ -113,7 +89,7 @@ def profiled(v: Volctl, out_dir: Path, label: str, *args: str) -> list[dict]:
 
 # -- connect with N subsystems present -------------------------------------------------------------
 
-def run_connect(v: Volctl, sizes: list[int], samples: int, device: str, results: dict, save, out_dir: Path) -> None:
+def run_connect(v, sizes: list[int], samples: int, device: str, results: dict, save, out_dir: Path) -> None:
     out = results.setdefault("connect", {"samples": [], "fills": [], "profiles": {}})
     present = 0
     plan = [(n, "up") for n in sizes] + [(0, "again")]
@@ -202,7 +178,7 @@ def run_restore(work: Path, sizes: list[int], samples: int, results: dict, save,
     log(f"restore: {out['lvs']}")
     db = work / "restore" / "volctl.db"
     db.parent.mkdir(mode=0o700)
-    v = Volctl(work, db, VG_RESTORE)
+    v = nvme_volctl(work, db, VG_RESTORE)
     run_probes(v.env, VG_RESTORE, results, save)
     bare("clear", env=v.env)  # the connect part's port and anything else: the inventory is the whole host
     SAVE_FILE.unlink(missing_ok=True)
@@ -379,7 +355,7 @@ def main() -> None:
     # the fillers' namespaces: one small device, shared (nvmet opens it without exclusivity)
     sh("lvcreate", "-qq", "-L", "64m", "-n", "filler", VG)
     device = f"/dev/{VG}/filler"
-    v = Volctl(work, work / "state" / "volctl.db", VG)
+    v = nvme_volctl(work, work / "state" / "volctl.db", VG)
     for argv in ([str(VOLCTL), "--version"], ["lvs", VG]):
         sh(*argv, env=v.env)  # page cache over 9p
     results["loadavg_start"] = os.getloadavg()
