@@ -13,6 +13,7 @@ import pytest
 from conftest import INITIATOR_1, INITIATOR_2, SAVE_FILE, brick, configfs_acls, lv_names, saved_target
 
 import initiator
+from reboot import read_sha256
 
 GIB = 1024**3
 seed: dict = {}
@@ -119,18 +120,24 @@ def test_multiattach_two_initiators_share_one_target(volctl):
     volctl("reserve", "shared")
     vol = volctl.json("attach", "shared", "--instance", instance_b, "--initiator", INITIATOR_2)
     assert len(vol["attachments"]) == 2
+    lv_path = vol["lv_path"]
     session_a = initiator.login(info_1["data"])
     session_b = initiator.login(info_2["data"], iface="second")
     try:
         assert initiator.block_size(session_a.device()) == initiator.block_size(session_b.device()) == GIB
+        written = initiator.write_and_read_back(session_a.device(), lv_path)
     finally:
         session_a.logout()
+    # nova's order: the first host's connection goes before its detach.
     volctl("disconnect", "shared", "--initiator", INITIATOR_1)
     vol = volctl.json("detach", "shared", "--instance", instance_a)
     assert vol["status"] == "in-use" and vol["provider_location"]
     assert configfs_acls(iqn) == {INITIATOR_2}
-    session_b.rescan()  # the other initiator's session is untouched
+    with pytest.raises(initiator.LoginFailed):  # the first host's ACL is gone: right CHAP, no entry
+        initiator.login(info_1["data"])
+    session_b.rescan()  # the other host's session is untouched and reads what the first wrote
     assert initiator.block_size(session_b.device()) == GIB
+    assert read_sha256(session_b.device()) == written
     session_b.logout()
     volctl("disconnect", "shared", "--initiator", INITIATOR_2)
     vol = volctl.json("detach", "shared")
