@@ -6,44 +6,27 @@ and a wrong key are still refused, and doctor is clean."""
 from __future__ import annotations
 
 import json
-import shlex
-import shutil
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
-from conftest import NVMET, NVMET_SAVE_FILE, REPO, STEP_TIMEOUT, TOOLS, nvmet_attr, sh
+from conftest import NVMET, NVMET_SAVE_FILE, REPO, STEP_TIMEOUT, TOOLS, nvmet_attr
 from guard import DISK_SERIAL, require_guest
 from nvme_initiator import ConnectFailed, nvmet_tree
-from reboot import DB, NVME_SETTINGS, load_database, read_sha256, state_dir, write_settings
+from reboot import NVME_SETTINGS, carry_over, install_unit, read_sha256, run_unit_restore, unit_volctl
 
 import nvme_initiator
 from volctl.nvmeof import dhchap_secret
 
-UNIT = Path("/etc/systemd/system/volctl-restore.service")
-# systemd's PATH for services; the unit gets nothing else from the environment
-UNIT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin", "LANG": "C.UTF-8", "PYTHONWARNINGS": "ignore"}
 
 
 @pytest.fixture(scope="module")
 def facts(nvme_host) -> dict:
     require_guest("VMRUN_DISK", DISK_SERIAL)
-    state = state_dir()
-    found = json.loads((state / "facts.json").read_text())
-    # the host's disks: the inventory and the saved nvmet config come back; everything else is new
-    load_database(state / "volctl.db", DB)
-    NVMET_SAVE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(state / "nvmet-config.json", NVMET_SAVE_FILE)
-    write_settings(NVME_SETTINGS)
-    return found
+    return carry_over("nvmet-config.json", NVMET_SAVE_FILE, NVME_SETTINGS)
 
 
 def volctl(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
-    done = subprocess.run(["/usr/local/bin/volctl", *args], capture_output=True, text=True, env=UNIT_ENV,
-                          timeout=STEP_TIMEOUT)
-    assert done.returncode == expect, f"volctl {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}"
-    return done
+    return unit_volctl(*args, expect=expect, timeout=STEP_TIMEOUT)
 
 
 def test_boot2_nothing_is_live(facts):
@@ -51,19 +34,8 @@ def test_boot2_nothing_is_live(facts):
 
 
 def test_boot2_the_unit_installed_as_readme_says_runs_volctl_restore(facts, nvme_host):
-    # README: the venv's volctl and cinder-rtstool on systemd's PATH, then install + enable
-    for tool in (REPO / ".venv" / "bin" / "volctl", TOOLS / "cinder-rtstool"):
-        Path("/usr/local/bin", tool.name).symlink_to(tool)
-    sh("install", "-m", "0644", str(REPO / "systemd" / UNIT.name), str(UNIT.parent) + "/")
-    sh("systemctl", "enable", UNIT.name)  # offline: the guest's PID 1 is not systemd
-    assert Path("/etc/systemd/system/multi-user.target.wants", UNIT.name).resolve() == UNIT
-    [exec_start] = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines() if line.startswith("ExecStart=")]
-    started = time.monotonic()
-    done = subprocess.run(shlex.split(exec_start), capture_output=True, text=True, env=UNIT_ENV, timeout=STEP_TIMEOUT)
-    seconds = time.monotonic() - started
-    (state_dir() / "boot2-restore.json").write_text(json.dumps({"command": exec_start, "seconds": round(seconds, 2),
-                                                                "exit": done.returncode, "stdout": done.stdout}))
-    assert done.returncode == 0, done.stderr
+    install_unit(REPO, TOOLS)
+    done = run_unit_restore(STEP_TIMEOUT)
     assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("restored")] == ["nr-1"]
     nqn = facts["info"]["data"]["nqn"]
     tree = nvmet_tree()

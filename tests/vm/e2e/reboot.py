@@ -8,10 +8,14 @@ directory, together with the saved LIO config: what a storage host keeps on its 
 from __future__ import annotations
 
 import hashlib
+import json
 import mmap
 import os
+import shlex
 import shutil
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 VG = "volctl-reboot"
@@ -21,6 +25,9 @@ THIN_CONFIG = CONFIG.with_name("thin.toml")
 SETTINGS = f'volume_group = "{VG}"\nvolume_clear = "none"\n'
 NVME_SETTINGS = 'target_protocol = "nvmet_tcp"\n'  # the NVMe/TCP pair's (nvme_reboot_boot1.py)
 OFFSET, LENGTH = 1024 * 1024, 4 * 1024 * 1024  # where initiator.write_and_read_back writes
+UNIT = Path("/etc/systemd/system/volctl-restore.service")
+# systemd's PATH for services; the unit gets nothing else from the environment
+UNIT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin", "LANG": "C.UTF-8", "PYTHONWARNINGS": "ignore"}
 
 
 def state_dir() -> Path:
@@ -69,3 +76,47 @@ def read_sha256(device: str) -> str:
         return hashlib.sha256(bytes(buf)).hexdigest()
     finally:
         os.close(fd)
+
+
+def carry_over(saved_config: str, save_file: Path | None = None, settings: str = "") -> dict:
+    """Boot 2's start: boot 1's facts; its inventory and saved target config back where the host
+    keeps them (save_file, or where boot 1's facts say), everything else new; the settings."""
+    state = state_dir()
+    facts = json.loads((state / "facts.json").read_text())
+    load_database(state / "volctl.db", DB)
+    save_file = Path(save_file or facts["save_file"])
+    save_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(state / saved_config, save_file)
+    write_settings(settings)
+    return facts
+
+
+def unit_volctl(*args: str, expect: int, timeout: float) -> subprocess.CompletedProcess:
+    """volctl as the boot unit runs it: from systemd's PATH, with systemd's environment."""
+    done = subprocess.run(["/usr/local/bin/volctl", *args], capture_output=True, text=True, env=UNIT_ENV,
+                          timeout=timeout)
+    assert done.returncode == expect, f"volctl {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}"
+    return done
+
+
+def install_unit(repo: Path, tools: Path) -> None:
+    """As README says: the venv's volctl and cinder-rtstool on systemd's PATH, then install + enable
+    (offline: the guest's PID 1 is not systemd)."""
+    for tool in (repo / ".venv" / "bin" / "volctl", tools / "cinder-rtstool"):
+        Path("/usr/local/bin", tool.name).symlink_to(tool)
+    subprocess.run(["install", "-m", "0644", str(repo / "systemd" / UNIT.name), str(UNIT.parent) + "/"], check=True,
+                   capture_output=True)
+    subprocess.run(["systemctl", "enable", UNIT.name], check=True, capture_output=True)
+    assert Path("/etc/systemd/system/multi-user.target.wants", UNIT.name).resolve() == UNIT
+
+
+def run_unit_restore(timeout: float) -> subprocess.CompletedProcess:
+    """The unit's ExecStart, as systemd would run it at boot; its time and output kept in the state."""
+    [exec_start] = [line.split("=", 1)[1] for line in UNIT.read_text().splitlines() if line.startswith("ExecStart=")]
+    started = time.monotonic()
+    done = subprocess.run(shlex.split(exec_start), capture_output=True, text=True, env=UNIT_ENV, timeout=timeout)
+    seconds = time.monotonic() - started
+    (state_dir() / "boot2-restore.json").write_text(json.dumps({"command": exec_start, "seconds": round(seconds, 2),
+                                                                "exit": done.returncode, "stdout": done.stdout}))
+    assert done.returncode == 0, done.stderr
+    return done
