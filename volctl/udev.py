@@ -75,11 +75,19 @@ def _udevd_pids(proc: Path) -> list[str]:
         entries = sorted((e for e in os.listdir(proc) if e.isdigit()), key=int)
     except OSError:
         return []
+    # Plain os calls: a host (and nvmet's kernel threads) may have hundreds of processes, and
+    # pathlib's and io's overhead per file was most of this scan under TCG (BENCHMARKS.md section 7).
     for pid in entries:
         try:
-            comm = (proc / pid / "comm").read_text().strip()
+            fd = os.open(f"{proc}/{pid}/comm", os.O_RDONLY)
         except OSError:
             continue
+        try:
+            comm = os.read(fd, 64).decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         if comm in UDEVD_NAMES:
             found.append(pid)
     return found
