@@ -261,7 +261,8 @@ def check(log_path: str) -> None:
     # Each volume whose last command returned, with nothing of it in flight: as that command left it.
     last: dict[str, dict] = {}
     for entry in returned:
-        if entry["argv"][0] not in ("snapshot",) and entry.get("status"):
+        # delete prints no volume (no status): it still ends its volume's life
+        if entry["argv"][0] == "delete" or (entry["argv"][0] != "snapshot" and entry.get("status")):
             last[volume_of(entry["argv"])] = entry
     busy = {volume_of(e["run"]) for e in in_flight}
     for name, entry in last.items():
