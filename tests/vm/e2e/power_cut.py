@@ -49,11 +49,11 @@ VOLCTL = REPO / ".venv" / "bin" / "volctl"
 INITIATOR = "iqn.2024-01.test.volctl:cut-initiator"
 OFFSET, LENGTH = 1024 * 1024, 1024 * 1024
 HELPERS = ("lioadm", "rtslib")
-# Busy states no volume may keep after doctor --repair; `attaching` is a reservation, a resting state
 # A command that exits 0 having found nothing to do says so in a note, and records nothing: the
 # history holds transitions and external commands (contract), and an `unexport` after the last
 # `detach` (which removed the export, as Cinder's detach does) is neither on an NVMe/TCP host.
 NOTHING_DONE = ("is not exported", "is already exported", "is already attached as")
+# Busy states no volume may keep after doctor --repair; `attaching` is a reservation, a resting state
 TRANSIENT = {"creating", "detaching", "extending", "deleting", "managing", "unmanaging", "reverting"}
 
 
