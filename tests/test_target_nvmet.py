@@ -104,6 +104,17 @@ def test_a_port_id_another_tool_holds_elsewhere_is_refused_and_nothing_is_left(n
     assert kernel.subsystems() == []
 
 
+def test_a_port_dropped_and_then_made_elsewhere_by_another_tool_is_checked_again(nvmet, kernel):
+    other = volume("5f0c6a1e-2b7d-4c39-9d8e-0a1b2c3d4e5f")
+    nvmet.create_export(volume())  # port 1 made and checked by this helper
+    nvmet.remove_export(NQN)  # its last subsystem: the port goes with it
+    kernel.mkdir(kernel.root / "ports" / "1")
+    kernel.write(kernel.root / "ports/1/addr_traddr", "192.0.2.9")
+    with pytest.raises(TargetFailed, match="port 1 listens on 192.0.2.9"):
+        nvmet.create_export(other)
+    assert kernel.subsystems() == []
+
+
 def test_an_export_that_fails_midway_leaves_nothing_half_made(nvmet, kernel):
     kernel.fail("write", "namespaces/10/enable", errno.ENXIO)
     with pytest.raises(TargetFailed, match=f"create subsystem {NQN}"):

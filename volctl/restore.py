@@ -102,7 +102,7 @@ class Restorer:
             try:
                 if volume.volume_group in vg_errors:
                     raise vg_errors[volume.volume_group]
-                volume, changed = svc.restore_export(volume.id, lvs)
+                volume, changed = svc.restore_export(volume, lvs)
                 (restored if changed else present).append(volume.name)
                 if changed:
                     driver = svc.targets.owner(volume)

@@ -18,13 +18,15 @@ if TYPE_CHECKING:
 class Repairs(Volumes, Snapshots):
     # -- restore -----------------------------------------------------------------------------
 
-    def restore_export(self, volume_id: str, lvs: dict[tuple[str, str], LogicalVolume] | None = None) -> tuple[Volume, bool]:
+    def restore_export(self, volume: str | Volume, lvs: dict[tuple[str, str], LogicalVolume] | None = None) -> tuple[Volume, bool]:
         """Make one volume's recorded export live, under the volume's lock: its LV active, its
         target whole, and every recorded connection's host allowed. Nothing live is removed but a
         target that carries no data. Returns the volume and whether anything changed; the caller
-        persists afterwards (once for many volumes). lvs: the group's LVs, listed once by the caller."""
+        persists afterwards (once for many volumes). volume: its id, or the volume as the caller
+        listed it (read again under the lock). lvs: the group's LVs, listed once by the caller."""
         inv = self.inventory()
-        volume = inv.get(volume_id)
+        if not isinstance(volume, Volume):
+            volume = inv.get(volume)
         with self._working_on(volume):
             volume = inv.get(volume.id)  # as the operation that held the lock left it
             return self._restore_export(volume, lvs)
