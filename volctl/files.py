@@ -10,6 +10,25 @@ from pathlib import Path
 from volctl.errors import EnvironmentProblem
 
 
+def read_text(path: str | Path) -> str:
+    """A small file's text, stripped; "" when it cannot be read. Plain os calls: scans read it from
+    hundreds of files (configfs attributes, /proc/PID/comm), and pathlib's and io's overhead per
+    file was most of such a scan under TCG (BENCHMARKS.md section 7)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
 def write_private(path: Path, text: str, what: str) -> None:
     """Atomically and durably, mode 0600: a temporary file beside it, fsynced, renamed over it,
     then the directory fsynced so the rename itself is on the disk (as rtslib's and nvmetcli's

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from volctl.files import read_text
+
 CHOICES = ("auto", "on", "off")
 UDEVD_NAMES = frozenset({"systemd-udevd", "udevd"})
 
@@ -75,19 +77,8 @@ def _udevd_pids(proc: Path) -> list[str]:
         entries = sorted((e for e in os.listdir(proc) if e.isdigit()), key=int)
     except OSError:
         return []
-    # Plain os calls: a host (and nvmet's kernel threads) may have hundreds of processes, and
-    # pathlib's and io's overhead per file was most of this scan under TCG (BENCHMARKS.md section 7).
+    # A host (and nvmet's kernel threads) may have hundreds of processes: files.read_text's plain os calls.
     for pid in entries:
-        try:
-            fd = os.open(f"{proc}/{pid}/comm", os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            comm = os.read(fd, 64).decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        if comm in UDEVD_NAMES:
+        if read_text(f"{proc}/{pid}/comm") in UDEVD_NAMES:  # "": gone meanwhile, or not ours to read
             found.append(pid)
     return found

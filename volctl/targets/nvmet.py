@@ -209,9 +209,10 @@ class NvmetTarget(SavedNvmet, TargetDriver):
     def _ensure_port(self, port_id: int, ip: str) -> Path:
         port = self.root / "ports" / str(port_id)
         want = {"trtype": nvmeof.TRANSPORT, "traddr": ip, "trsvcid": str(self.nvme.port)}
-        if port.is_dir() and port_id in self._checked_ports:
+        exists = port.is_dir()
+        if exists and port_id in self._checked_ports:
             return port
-        if port.is_dir():
+        if exists:
             have = {key: self._read(port / f"addr_{key}") for key in want}
             if have != want:
                 raise TargetFailed(f"nvmet: port {port_id} listens on {have['traddr']}:{have['trsvcid']} "
