@@ -73,7 +73,9 @@ def f_manage(g: Gen) -> Case:
                       "manage of an LV the volume group does not have", fresh_ok=False)
     if kind == "managed":
         lv = "volume-" + g.w.ids[g.pick(["va", "vuse", "vexp"])]
-        return g.case("exists", g.args("manage", source_name=lv), EXISTS, "manage of an LV a volume already has")
+        # the world's config: manage looks in the configured group, and a good one may name another
+        return g.case("exists", g.args("manage", source_name=lv), EXISTS, "manage of an LV a volume already has",
+                      good_config=False)
     return g.case("click-usage", ["manageable", g.pick(["va", "--bogus", "x y"])], BAD, "manageable takes no operand")
 
 
@@ -220,7 +222,10 @@ def _config_case(g: Gen, text: bytes, why: str, settings: tuple[str, ...]) -> Ca
 
 def f_bad_setting(g: Gen) -> Case:
     good, settings = _good_lines(g)
-    key, value = g.cycle("bad setting", [(k, v) for k in sorted(SETTINGS_BAD) for v in SETTINGS_BAD[k]])
+    # every key's first bad value before any key's second: each setting is reached however long the lists grow
+    depth = max(map(len, SETTINGS_BAD.values()))
+    key, value = g.cycle("bad setting", [(k, SETTINGS_BAD[k][i]) for i in range(depth) for k in sorted(SETTINGS_BAD)
+                                         if i < len(SETTINGS_BAD[k])])
     lines = [f"{key} = {value}\n".encode(), good]
     g.rng.shuffle(lines)
     why = f"setting {key}: wrong type or value" + (" (and given twice)" if f"{key}:good" in settings else "")

@@ -72,6 +72,11 @@ SETTINGS_BAD = {
     "lvm_udev": ["'yes'", "1", "'AUTO'"],
     "lio_save_file": ["'saveconfig.json'", "1"],
     "lvm_conf_file": ["'lvm.conf'", "'/etc/cinder/other.conf'", "1"],
+    # one each, so that every pool is gone through in the run's cases; tests/test_config.py tries the rest
+    "max_over_subscription_ratio": ["0.5"],
+    "reserved_percentage": ["101"],
+    "thin_pool_max_data_percent": ["nan"],
+    "thin_pool_max_metadata_percent": ["'80'"],
 }
 SETTINGS_GOOD = {
     "volume_group": ["'cinder-volumes'", "'other-vg'"],
@@ -96,6 +101,11 @@ SETTINGS_GOOD = {
     "nvmeof_conn_info_version": ["1", "2"],
     "nvmet_auth": ["'auto'", "'on'", "'off'"],
     "nvmet_save_file": ["'/etc/nvmet/config.json'", "'/srv/nvmet.json'"],
+    # generous enough that no generated flow is refused for space (tests/test_thin_admission.py tries the tight ones)
+    "max_over_subscription_ratio": ["20.0", "'auto'", "50"],
+    "reserved_percentage": ["0", "1"],
+    "thin_pool_max_data_percent": ["90", "99.5", "100"],
+    "thin_pool_max_metadata_percent": ["80", "95.0"],
 }
 TOML_BROKEN = [b"volume_group = ", b"=", b"volume_group = 'a'\nvolume_group = 'b'\n", b"\xff\xfe", b"volume_group = 'caf\xe9'\n",
                b"\xef\xbb\xbfvolume_group = 'x'\n", b"[[[", b"volume_group = 'a\x00'\n", b'volume_group = "a\nb"\n',

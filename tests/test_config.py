@@ -215,3 +215,38 @@ def test_config_that_never_ends_is_refused_without_reading_it_all(tmp_path):
     with pytest.raises(UsageError) as info:
         load_settings("/dev/zero")
     assert "larger than 1024 KiB" in str(info.value)
+
+
+# -- space: Cinder's over-subscription options and the thin pool limits -----------------------------
+
+
+def test_space_defaults_are_cinders_and_the_documented_limits():
+    s = Settings()
+    assert (s.max_over_subscription_ratio, s.reserved_percentage) == (20.0, 0)  # Cinder's defaults
+    assert (s.thin_pool_max_data_percent, s.thin_pool_max_metadata_percent) == (90.0, 80.0)  # README, Configuration
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("max_over_subscription_ratio = 1", 1.0), ("max_over_subscription_ratio = 1.5", 1.5),
+    ("max_over_subscription_ratio = 'auto'", "auto"), ("reserved_percentage = 100", 100),
+    ("thin_pool_max_data_percent = 100", 100.0), ("thin_pool_max_metadata_percent = 0.5", 0.5),
+])
+def test_space_settings_are_read(tmp_path, line, expected):
+    key = line.split(" = ")[0]
+    assert getattr(load_settings(write(tmp_path, line + "\n")), key) == expected
+
+
+@pytest.mark.parametrize("line", [
+    "max_over_subscription_ratio = 0.99", "max_over_subscription_ratio = 0", "max_over_subscription_ratio = -1",
+    "max_over_subscription_ratio = '20.0'", "max_over_subscription_ratio = 'AUTO'", "max_over_subscription_ratio = ''",
+    "max_over_subscription_ratio = nan", "max_over_subscription_ratio = inf", "max_over_subscription_ratio = true",
+    "max_over_subscription_ratio = [20.0]",
+    "reserved_percentage = -1", "reserved_percentage = 101", "reserved_percentage = 5.0", "reserved_percentage = '5'",
+    "reserved_percentage = true",
+    "thin_pool_max_data_percent = 0", "thin_pool_max_data_percent = -5", "thin_pool_max_data_percent = 100.5",
+    "thin_pool_max_data_percent = '90'", "thin_pool_max_data_percent = nan", "thin_pool_max_data_percent = inf",
+    "thin_pool_max_data_percent = false", "thin_pool_max_metadata_percent = 0.0", "thin_pool_max_metadata_percent = 150",
+    "thin_pool_max_metadata_percent = -inf", "thin_pool_max_metadata_percent = [80]",
+])
+def test_bad_space_settings_are_refused_naming_the_key(tmp_path, line):
+    assert line.split(" = ")[0] in refused(tmp_path, line + "\n")

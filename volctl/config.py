@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from volctl import validate
@@ -12,6 +13,10 @@ from volctl.targets import HELPERS
 DEFAULT_DB = "/var/lib/volctl/volctl.db"
 DEFAULT_CONFIG = "/etc/volctl/volctl.toml"
 CONFIG_MAX_BYTES = 1024 * 1024  # a real volctl.toml is a few hundred bytes
+# No new thin LV once the pool's data or metadata is this full (README, Configuration: lvm2 warns
+# from 80 %; full metadata needs an offline repair, full data stops every volume's writes).
+DATA_PERCENT_DEFAULT = 90.0
+METADATA_PERCENT_DEFAULT = 80.0
 
 
 class Settings(Record):
@@ -38,6 +43,10 @@ class Settings(Record):
     nvmeof_conn_info_version: int
     nvmet_auth: str
     nvmet_save_file: str
+    max_over_subscription_ratio: float | str
+    reserved_percentage: int
+    thin_pool_max_data_percent: float
+    thin_pool_max_metadata_percent: float
 
     def __init__(self, volume_group: str = "cinder-volumes", lvm_type: str = "default",
                  volume_name_template: str = "volume-%s", target_helper: str = "lioadm",
@@ -47,7 +56,9 @@ class Settings(Record):
                  lvm_conf_file: str = "", lio_save_file: str = "", nvmet_target_prefix: str = "nvme-subsystem-1",
                  nvmet_target_port: int = 4420, nvmet_port_id: int = 1, nvmet_ns_id: int = 10,
                  nvmeof_conn_info_version: int = 1, nvmet_auth: str = "auto",
-                 nvmet_save_file: str = "/etc/nvmet/config.json"):
+                 nvmet_save_file: str = "/etc/nvmet/config.json", max_over_subscription_ratio: float | str = 20.0,
+                 reserved_percentage: int = 0, thin_pool_max_data_percent: float = DATA_PERCENT_DEFAULT,
+                 thin_pool_max_metadata_percent: float = METADATA_PERCENT_DEFAULT):
         self._init(locals())
 
     @property
@@ -91,9 +102,15 @@ _CHOICES = {
 }
 # Whole-number settings, and the range each may take (nvmetcli caps port ids and nsids at 8192).
 _INTEGERS = {"target_port": (1, 65535), "nvmet_target_port": (1, 65535), "nvmet_port_id": (1, 8192),
-             "nvmet_ns_id": (1, 8192), "nvmeof_conn_info_version": (1, 2)}
+             "nvmet_ns_id": (1, 8192), "nvmeof_conn_info_version": (1, 2), "reserved_percentage": (0, 100)}
+# Settings that take any number (TOML integer or float); the ratio also takes Cinder's "auto".
+_NUMBERS = ("max_over_subscription_ratio", "thin_pool_max_data_percent", "thin_pool_max_metadata_percent")
 _NQN_MAX_BYTES = 223
 _EXAMPLE_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check(settings: Settings, source: str) -> Settings:
@@ -106,6 +123,13 @@ def _check(settings: Settings, source: str) -> Settings:
     for key, (low, high) in _INTEGERS.items():
         if not low <= getattr(settings, key) <= high:
             raise bad(key, f"must be from {low} to {high}, not {getattr(settings, key)}")
+    ratio = settings.max_over_subscription_ratio
+    if ratio != "auto" and not (_is_number(ratio) and math.isfinite(ratio) and ratio >= 1.0):
+        raise bad("max_over_subscription_ratio", f"must be a number of at least 1.0 or \"auto\" (as Cinder's), not {quoted(ratio)}")
+    for key in ("thin_pool_max_data_percent", "thin_pool_max_metadata_percent"):
+        value = getattr(settings, key)
+        if not (_is_number(value) and 0 < value <= 100):
+            raise bad(key, f"must be a number above 0 and at most 100, not {quoted(value)}")
     try:
         validate.vg_name(settings.volume_group)
         validate.port(settings.target_port, "target_port")
@@ -193,6 +217,10 @@ def load_settings(path: str | None) -> Settings:
         elif key in _INTEGERS:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"{shown}: {key}: must be a whole number")
+        elif key in _NUMBERS:
+            if not _is_number(value) and not (key == "max_over_subscription_ratio" and value == "auto"):
+                raise UsageError(f"{shown}: {key}: must be a number" + (' or "auto"' if key == "max_over_subscription_ratio" else ""))
+            value = value if value == "auto" else float(value)
         elif not isinstance(value, str):
             raise UsageError(f"{shown}: {key}: must be a string")
         values[key] = value
