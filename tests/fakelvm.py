@@ -98,6 +98,10 @@ class FakeLvm:
         elif thin:  # a thin pool: -T -L SIZE VG/POOL
             name = options["--thinpool"][-1] if "--thinpool" in options else (lv_part or name)
             attr, pool = "twi-a-tz--", ""
+            if size is not None:  # lvm2's estimate: 64 bytes per 64 KiB chunk, at least 2 MiB, whole extents
+                metadata = -(-max(2 * 1024**2, size // 1024) // EXTENT) * EXTENT
+                return self._new_lv(vg, name, size, {"attr": attr, "pool": "", "data_percent": 0.0,
+                                                     "metadata_percent": 0.0, "metadata_size": metadata, "health": ""})
         else:
             name = name or lv_part or self._free_lv_name(vg)
             attr, pool = "-wi-a-----", ""
@@ -111,6 +115,9 @@ class FakeLvm:
             raise Refused(LVM_CMD_LINE, "  Size must be larger than 0.\n")
         if (vg, name) in self.lvs:
             return 5, "", f'  Logical Volume "{name}" already exists in volume group "{vg}"\n'
+        pool = self.lvs.get((vg, fields.get("pool", ""))) if fields["attr"].startswith("V") else None
+        if pool is not None and not self._pool_below_threshold(pool):  # lib/metadata/lv_manip.c
+            return 5, "", f"  Cannot create new thin volume, free space in thin pool {vg}/{fields['pool']} reached threshold.\n"
         if not fields["attr"].startswith("V") and size > self._vg_free(vg):
             return 5, "", (f'  Volume group "{vg}" has insufficient free space ({self._vg_free(vg) // EXTENT} extents): '
                            f'{size // EXTENT} required.\n')
@@ -139,10 +146,31 @@ class FakeLvm:
         self._origin_attr(vg, origin)
         return done
 
+    @staticmethod
+    def _pool_below_threshold(pool: dict) -> bool:
+        """lvm2's pool_below_threshold (thin_manip.c) at its defaults (autoextend threshold 100):
+        a healthy pool whose data is not full and whose metadata keeps min(25 %, 4 MiB) free."""
+        if pool.get("health") or pool.get("data_percent", 0.0) >= 100:
+            return False
+        size = pool.get("metadata_size", 0)
+        reserve = min(25.0, 4 * 1024**2 * 100 / size) if size else 25.0
+        return pool.get("metadata_percent", 0.0) < 100 - reserve
+
+    def pool_use(self, vg: str, pool: str, *, data: float | None = None, metadata: float | None = None,
+                 health: str | None = None) -> None:
+        """Test control: what the kernel's dm-thin would report for the pool (writes, a full pool)."""
+        lv = self.lvs[(vg, pool)]
+        assert lv["attr"].startswith("t"), f"{vg}/{pool} is not a thin pool"
+        assert health in (None, "", "partial", "failed", "out_of_data", "metadata_read_only"), health
+        for key, value in (("data_percent", data), ("metadata_percent", metadata), ("health", health)):
+            if value is not None:
+                lv[key] = value
+
     def _free_lv_name(self, vg: str) -> str:
         return next(f"lvol{i}" for i in range(len(self.lvs) + 1) if (vg, f"lvol{i}") not in self.lvs)
 
-    _LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "lv_path", "pool_lv", "lv_full_name", "origin")
+    _LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "lv_path", "pool_lv", "lv_full_name", "origin",
+                  "data_percent", "metadata_percent", "lv_metadata_size", "lv_health_status")
     _VG_FIELDS = ("vg_name", "vg_size", "vg_free", "vg_extent_size", "lv_count")
     _REPORT_OPTS = ["reportformat=", "units=", "nosuffix", "options=", "noheadings"]
 
@@ -163,9 +191,20 @@ class FakeLvm:
                         attr = attr[:5] + "o" + attr[6:]
                     row = {"vg_name": g, "lv_name": n, "lv_size": str(lv["size"]), "lv_attr": attr,
                            "lv_path": f"/dev/{g}/{n}", "pool_lv": lv["pool"], "lv_full_name": f"{g}/{n}",
-                           "origin": lv.get("origin", "")}
+                           "origin": lv.get("origin", ""), **self._usage(lv)}
                     rows.append({f: row[f] for f in fields})
         return 0, json.dumps({"report": [{"lv": rows}]}), ""
+
+    @staticmethod
+    def _usage(lv: dict) -> dict:
+        """The thin and snapshot columns as lvs prints them: percentages with two decimals only for
+        an active pool, thin LV or COW snapshot ("" otherwise); the metadata size only for a pool."""
+        attr, active = lv["attr"], lv["attr"][_ACTIVE] == "a"
+        pool = attr.startswith("t")
+        data = f"{lv.get('data_percent', 0.0):.2f}" if active and attr[0] in "tVsS" else ""
+        return {"data_percent": data, "metadata_percent": f"{lv.get('metadata_percent', 0.0):.2f}" if pool and active else "",
+                "lv_metadata_size": str(lv.get("metadata_size", 0)) if pool else "",
+                "lv_health_status": lv.get("health", "") if pool else ""}
 
     def _vgs(self, args: list[str]):
         options, positional = lvm_options("vgs", args, "o:", self._REPORT_OPTS, {"--options": "-o"})

@@ -26,6 +26,7 @@ ZERO_TIMEOUT = 24 * 3600.0
 # Such an LVM ignores SIGTERM (measured in the guest); the runner's timeout kills with SIGKILL.
 LVM_TIMEOUT = 180.0
 _LV_FIELDS = "vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv"
+_POOL_FIELDS = "vg_name,lv_name,lv_size,lv_attr,data_percent,metadata_percent,lv_metadata_size,lv_health_status"
 _NOT_FOUND = ("not found", "Failed to find")
 # cinder: "lvremove --config 'activation { retry_deactivation = 1} ' -f"
 _REMOVE_CONFIG = "activation { retry_deactivation = 1} "
@@ -67,6 +68,20 @@ class LogicalVolume:
     def is_open(self) -> bool:
         """lv_attr's sixth character: 'o' while something holds the device open (an export, a mount)."""
         return self.attr[5:6] == "o"
+
+
+@dataclass(frozen=True)
+class ThinPool:
+    """A thin pool as one `lvs` reports it. The percentages are None while the pool is inactive
+    (lvs shows them only for an active LV); health "" is lvm2's healthy."""
+
+    vg: str
+    name: str
+    size_bytes: int
+    data_percent: float | None
+    metadata_percent: float | None
+    metadata_size_bytes: int
+    health: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,11 @@ def host_for(lvm_udev: str, lvm_conf_file: str = "") -> LvmHost:
     return LvmHost(decide(lvm_udev), system_dir)
 
 
+def new_pool_gib(group: VolumeGroup) -> int:
+    """Cinder sizes a new thin pool at 95 % of the group's free space, in whole GiB."""
+    return int(group.free_bytes * 0.95 / GIB)
+
+
 def _reports(stdout: str) -> list[dict]:
     document = json.loads(stdout)
     return document.get("report", [])
@@ -152,8 +172,7 @@ class Lvm:
 
     def create_thin_pool(self, pool: str) -> None:
         """Cinder sizes the pool at 95 % of the VG's free space, in whole GiB."""
-        vg = self.volume_group()
-        size_gib = int(vg.free_bytes * 0.95 / GIB)
+        size_gib = new_pool_gib(self.volume_group())
         if size_gib < 1:
             raise CommandFailed(["lvcreate", "-T", f"{self.vg}/{pool}"], None, "", reason=f"volume group {self.vg} has less than 1 GiB free")
         self._run(["lvcreate", "-T", "-L", f"{size_gib}g", f"{self.vg}/{pool}"])
@@ -256,6 +275,31 @@ class Lvm:
     def list(self) -> list[LogicalVolume]:
         argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, self.vg]
         return self._parse_lvs(self._run(argv).stdout)
+
+    def thin_pool(self, pool: str) -> ThinPool | None:
+        """The pool's size, data and metadata use and health, from one `lvs`; None when it is not
+        there. An LV of that name that is not a thin pool raises: it is not the pool volctl means."""
+        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _POOL_FIELDS, f"{self.vg}/{pool}"]
+        try:
+            result = self._run(argv)
+        except CommandFailed as e:
+            if any(marker in e.stderr for marker in _NOT_FOUND):
+                return None
+            raise
+        rows = [row for report in _reports(result.stdout) for row in report.get("lv", [])]
+        if not rows:
+            return None
+        row = rows[0]
+        if not row.get("lv_attr", "").startswith("t"):
+            raise CommandFailed(argv, 0, "", reason=f"{self.vg}/{pool} is not a thin pool (lv_attr {row.get('lv_attr')!r})")
+
+        def percent(key: str) -> float | None:
+            text = (row.get(key) or "").strip()
+            return float(text) if text else None
+
+        return ThinPool(row["vg_name"], row["lv_name"], int(row["lv_size"]), percent("data_percent"),
+                        percent("metadata_percent"), int(row.get("lv_metadata_size") or 0),
+                        (row.get("lv_health_status") or "").strip())
 
     def volume_group(self) -> VolumeGroup:
         argv = ["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", self.vg]
