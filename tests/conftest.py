@@ -33,6 +33,12 @@ INSTANCE_1 = "6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10"
 INSTANCE_2 = "0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b"
 INITIATOR_1 = "iqn.1994-05.com.redhat:client1"
 INITIATOR_2 = "iqn.1993-08.org.debian:01:abcdef123456"
+# The admission's one look at the space before a create, snapshot, clone or extend (volctl/service/space.py):
+# a thick group's vgs, a thin pool's lvs.
+ADMIT_THICK = ["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", "cinder-volumes"]
+ADMIT_THIN = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o",
+              "vg_name,lv_name,lv_size,lv_attr,data_percent,metadata_percent,lv_metadata_size,lv_health_status",
+              "cinder-volumes/cinder-volumes-pool"]
 
 
 def pytest_addoption(parser):

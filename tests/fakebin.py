@@ -18,7 +18,8 @@ Environment hooks of the fake programs:
     FAKEHOST_LOCK         a cinder-rtstool call's start line gets "locked": whether the volctl that
                           started it held this lock file (the host-wide LIO lock) at that moment
     FAKEHOST_DELAY        seconds to sleep between a call's start and its effect, outside the state
-                          lock, so calls from different processes can overlap unless volctl prevents it
+                          lock, so calls from different processes can overlap unless volctl prevents it;
+    FAKEHOST_DELAY_<PROG>  the same for one program (FAKEHOST_DELAY_LVCREATE), instead of FAKEHOST_DELAY
     FAKEHOST_FAIL         "<argv prefix>[;<argv prefix>...]": matching calls exit FAKEHOST_FAIL_CODE
                           (default 5) with "simulated failure: <the whole argv>" on stderr, secrets
                           included, as a careless tool would
@@ -157,7 +158,7 @@ def tool_main(tool: str, args: list[str]) -> int:
         store(state, document)
     if hang_now and hang_when == "before":
         _hang(argv)
-    delay = float(os.environ.get("FAKEHOST_DELAY") or 0)
+    delay = float(os.environ.get(f"FAKEHOST_DELAY_{argv[0].upper().replace('-', '_')}") or os.environ.get("FAKEHOST_DELAY") or 0)
     if delay:
         time.sleep(delay)
     with locked(state):

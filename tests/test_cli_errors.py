@@ -75,7 +75,7 @@ def test_bad_uuid_is_usage(volctl, host, bad):
 def test_upper_case_uuid_is_taken_in_canonical_form(volctl, host):
     doc = ok(volctl("create", "--size", "1", "--id", UNKNOWN_UUID.upper(), "--json")).json()
     assert doc["id"] == UNKNOWN_UUID and doc["name"] == UNKNOWN_UUID
-    assert host.calls[0][2] == f"volume-{UNKNOWN_UUID}"
+    assert host.commands("lvcreate")[0][2] == f"volume-{UNKNOWN_UUID}"
 
 
 @pytest.mark.parametrize("initiator", ["client1", "iqn.1994-05.com", "iqn.94-05.com.redhat:c1", "iqn.1994-13.com.redhat:c1",

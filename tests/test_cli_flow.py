@@ -61,7 +61,10 @@ def seed(volctl, name="v1", *create_args) -> tuple[dict, dict]:
 def test_seed_flow_runs_exactly_cinders_command_lines(volctl, host, save_file):
     vol = create(volctl)
     vid, iqn, lv = vol["id"], iqn_of(vol["id"]), f"volume-{vol['id']}"
-    assert host.calls == [["lvcreate", "-n", lv, "cinder-volumes", "-L", "1g"]]
+    # the admission's vgs (does the group have the room?), then Cinder's lvcreate
+    assert host.calls == [["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free",
+                           "cinder-volumes"],
+                          ["lvcreate", "-n", lv, "cinder-volumes", "-L", "1g"]]
 
     host.calls.clear()
     ok(volctl("reserve", "v1"))

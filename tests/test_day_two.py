@@ -40,7 +40,7 @@ def test_extend_of_an_in_use_volume_grows_the_lv_under_its_export_and_goes_back_
     iqn = lio_of(service).target_name(volume)
     host.calls.clear()
     done = service.extend("v1", 2)
-    assert [c[0] for c in host.calls] == ["lvextend"]  # nothing asked of LIO: its block backstore reads the size live
+    assert [c[0] for c in host.calls] == ["vgs", "lvextend"]  # the admission's vgs; nothing asked of LIO: its block backstore reads the size live
     assert (done.volume.status, done.volume.attach_status, done.volume.size) == ("in-use", "attached", 2)
     assert host.lvs[(VG, volume.lv_name)]["size"] == 2 * GIB and iqn in host.targets
     assert done.data["rescans"] == [{"host": INITIATOR_1, "run": f"iscsiadm -m node -T {iqn} -R"},
@@ -119,7 +119,7 @@ def test_manageable_lists_every_lv_with_cinders_fields_and_why_it_is_not_safe(se
     assert reasons[f"clone-snap-{UUID}"][1] in ("a snapshot", "a temporary clone snapshot")
     assert reasons["cinder-volumes-pool"] == (False, "the thin pool", None)
     assert list(entries) == sorted(entries)
-    assert [c for c in host.calls if c[0] == "lvs"] and all(c[0] in ("lvs", "lvcreate") for c in host.calls)
+    assert [c for c in host.calls if c[0] == "lvs"] and all(c[0] in ("lvs", "vgs", "lvcreate") for c in host.calls)
 
 
 def test_an_lv_another_tools_live_export_holds_is_in_use(service, host):

@@ -522,6 +522,7 @@ EVERY_METHOD = {
     "zero": lambda lvm: lvm.zero(lvm.mapper_path(SNAP, "-cow"), GIB),
     "copy": lambda lvm: lvm.copy(SNAP, LV, GIB),
     "rename": lambda lvm: lvm.rename("legacy-db", LV),
+    "thin_pool": lambda lvm: lvm.thin_pool(f"{VG}-pool"),
 }
 # LVM commands that run as long as a copy of the data, not as a metadata change
 LONG = {"lvconvert": ZERO_TIMEOUT}

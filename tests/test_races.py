@@ -234,8 +234,9 @@ def test_detach_delete_reset_state_mix_ends_consistent(proc_world):
 
 def test_creates_on_a_fresh_inventory_all_succeed(proc_world):
     """16 processes create 16 volumes on an inventory none of them has seen: the file, its schema
-    and WAL mode are set up once, and every create wins. With a slow lvcreate, the fake host sees
-    their lvcreate calls overlap (different volumes do not wait for each other), which shows the
+    and WAL mode are set up once, and every create wins. Their admissions (one vgs each) take turns
+    under the group's space lock; with an lvcreate slower than that, the fake host sees their
+    lvcreate calls overlap (the LVs of different volumes are made side by side), which shows the
     call log can see an overlap where volctl allows one."""
     pw, fb = proc_world, proc_world.fb
     assert not fb.db.exists()
@@ -243,7 +244,7 @@ def test_creates_on_a_fresh_inventory_all_succeed(proc_world):
     for round_ in range(rounds):
         names = [f"c{round_}-{i}" for i in range(N)]
         seq = pw.last_seq()
-        procs = fb.together([["create", "--size", "1", "--name", n, "--json"] for n in names], env={"FAKEHOST_DELAY": "0.1"})
+        procs = fb.together([["create", "--size", "1", "--name", n, "--json"] for n in names], env={"FAKEHOST_DELAY": "0.1", "FAKEHOST_DELAY_LVCREATE": "0.6"})
         assert exits(procs) == [0] * N, [str(p) for p in procs if p.exit_code != 0]
         assert sorted(p.json()["name"] for p in procs) == sorted(names)
         lvcreates = [(r["start"], r["end"], r["volctl"]) for r in pw.step_records(seq) if r["argv"][0] == "lvcreate"]

@@ -5,7 +5,7 @@ token), and what each failed step leaves behind. Snapshot create/delete: test_se
 from __future__ import annotations
 
 import pytest
-from conftest import INITIATOR_1, INSTANCE_1, was_volctls
+from conftest import ADMIT_THICK, ADMIT_THIN, INITIATOR_1, INSTANCE_1, was_volctls
 
 from volctl.config import Settings
 from volctl.errors import CommandFailed, EnvironmentProblem, InvalidState, NotFound, UsageError
@@ -58,7 +58,7 @@ def snapshotted(service, host, size=1):
 def test_volume_from_a_thick_snapshot_is_a_new_lv_and_a_copy_of_the_snapshots_size(service, host):
     snapshotted(service, host)
     new = service.create(snapshot="s1", name="n1", size=2, volume_id=NEW_ID).volume
-    assert host.calls == [[*LVS, f"{VG}/{SNAP_LV}"], ["lvcreate", "-n", NEW_LV, VG, "-L", "2g"],
+    assert host.calls == [ADMIT_THICK, [*LVS, f"{VG}/{SNAP_LV}"], ["lvcreate", "-n", NEW_LV, VG, "-L", "2g"],
                           [*ACTIVATE, "-K", f"{VG}/{SNAP_LV}"], copy(SNAP_LV, NEW_LV, 1)]
     assert (new.status, new.size) == ("available", 2)
     assert content(host, NEW_LV) == "before"  # the snapshot's bytes, not the volume's since
@@ -70,7 +70,7 @@ def test_volume_from_a_thick_snapshot_is_a_new_lv_and_a_copy_of_the_snapshots_si
 def test_volume_from_a_thin_snapshot_is_a_thin_snapshot_of_it_that_comes_up_at_boot(thin, host):
     snapshotted(thin, host, size=2)
     new = thin.create(snapshot="s1", name="n1", size=3, volume_id=NEW_ID).volume
-    assert host.calls == [[*LVS, f"{VG}/{SNAP_LV}"], ["lvcreate", "--name", NEW_LV, "--snapshot", f"{VG}/{SNAP_LV}"],
+    assert host.calls == [ADMIT_THIN, [*LVS, f"{VG}/{SNAP_LV}"], ["lvcreate", "--name", NEW_LV, "--snapshot", f"{VG}/{SNAP_LV}"],
                           ["lvextend", "-L", "3g", f"{VG}/{NEW_LV}"], [*ACTIVATE, "-K", f"{VG}/{SNAP_LV}"],
                           [*ACTIVATE, "-k", "n", f"{VG}/{NEW_LV}"]]
     assert new.size == 3 and host.lvs[(VG, NEW_LV)]["size"] == 3 * GIB
@@ -133,14 +133,15 @@ def test_thin_clone_is_a_thin_snapshot_of_the_source(thin, host):
     host.lvs[(VG, source.lv_name)]["content"] = "source"
     host.calls.clear()
     new = thin.create(source_volume="v1", name="c1", size=2, volume_id=NEW_ID).volume
-    assert host.calls == [[*LVS, f"{VG}/{source.lv_name}"], ["lvcreate", "--name", NEW_LV, "--snapshot", f"{VG}/{source.lv_name}"],
+    assert host.calls == [ADMIT_THIN, [*LVS, f"{VG}/{source.lv_name}"],
+                          ["lvcreate", "--name", NEW_LV, "--snapshot", f"{VG}/{source.lv_name}"],
                           ["lvextend", "-L", "2g", f"{VG}/{NEW_LV}"], [*ACTIVATE, "-k", "n", f"{VG}/{NEW_LV}"]]
     assert new.status == "available" and content(host, NEW_LV) == "source"
     assert host.lvs[(VG, NEW_LV)]["attr"] == "Vwi-a-tz--"
 
 
-@pytest.mark.parametrize("kind, step", [("thin", ["lvs"]), ("thin", ["lvcreate", "--name"]), ("thin", ["lvextend"]),
-                                        ("thin", ACTIVATE), ("thick", ["lvs"]), ("thick", ["dd", "if=/dev/zero"])])
+@pytest.mark.parametrize("kind, step", [("thin", LVS), ("thin", ["lvcreate", "--name"]), ("thin", ["lvextend"]),
+                                        ("thin", ACTIVATE), ("thick", LVS), ("thick", ["dd", "if=/dev/zero"])])
 def test_clone_whose_step_fails_is_error_and_says_why(service, thin, host, kind, step):
     svc = thin if kind == "thin" else service
     svc.create(size=1, name="v1")
@@ -159,6 +160,7 @@ def test_thick_clone_copies_through_a_temporary_snapshot_that_is_always_removed(
     host.calls.clear()
     new = service.create(source_volume="v1", name="c1", size=2, volume_id=NEW_ID).volume
     assert host.calls == [
+        ADMIT_THICK,
         [*LVS, f"{VG}/{source.lv_name}"],
         ["lvcreate", "--name", TEMP_LV, "--snapshot", f"{VG}/{source.lv_name}", "-L", "1g"],
         ["lvcreate", "-n", NEW_LV, VG, "-L", "2g"],

@@ -6,7 +6,7 @@ command lines for these flows are tests/test_target_lioadm.py's and tests/test_c
 from __future__ import annotations
 
 import pytest
-from conftest import INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2
+from conftest import ADMIT_THICK, INITIATOR_1, INITIATOR_2, INSTANCE_1, INSTANCE_2
 
 from volctl.config import Settings
 from volctl.errors import InvalidState, NotFound, UsageError
@@ -400,7 +400,7 @@ def test_extend_grows_the_lv(service, host, world):
     volume = service.create(size=1, name="v1").volume
     world.forget()
     done = service.extend("v1", 3)
-    assert world.seen() == [] and host.calls == [["lvextend", "-L", "3g", f"{VG}/volume-{volume.id}"]]
+    assert world.seen() == [] and host.calls == [ADMIT_THICK, ["lvextend", "-L", "3g", f"{VG}/volume-{volume.id}"]]
     assert (done.volume.size, done.volume.status) == (3, "available")
     assert host.lvs[(VG, f"volume-{volume.id}")]["size"] == 3 * 1024**3
     transitions = [(e.from_status, e.to_status) for e in service.history("v1") if e.action == "extend"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import INITIATOR_1, INSTANCE_1
+from conftest import ADMIT_THICK, ADMIT_THIN, INITIATOR_1, INSTANCE_1
 
 from volctl.config import Settings
 from volctl.errors import AlreadyExists, CommandFailed, EnvironmentProblem, InvalidState, NotFound, UsageError
@@ -52,7 +52,7 @@ def test_snapshot_of_a_thick_volume_is_a_cow_lv_as_large_as_the_volume(service, 
     volume = service.create(size=3, name="v1").volume
     host.calls.clear()
     snapshot = service.snapshot_create("v1", name="s1", snapshot_id=SNAP_ID).snapshot
-    assert host.calls == [[*LVS, lv(volume)],
+    assert host.calls == [ADMIT_THICK, [*LVS, lv(volume)],
                           ["lvcreate", "--name", f"_snapshot-{SNAP_ID}", "--snapshot", lv(volume), "-L", "3g"]]
     assert (snapshot.id, snapshot.name, snapshot.status, snapshot.volume_id, snapshot.volume_size) == \
         (SNAP_ID, "s1", "available", volume.id, 3)
@@ -159,7 +159,7 @@ def test_extend_of_an_exported_thick_origin_is_refused_before_anything_changes(s
     with pytest.raises(InvalidState) as e:
         service.extend("v1", 2)
     assert e.value.exit_code == 5 and "unexport it first" in str(e.value)
-    assert [c[0] for c in host.calls] == ["lvs"]
+    assert host.calls[0] == ADMIT_THICK and [c[0] for c in host.calls] == ["vgs", "lvs"]
     assert service.show("v1").status == "available" and service.show("v1").size == 1
 
 
@@ -168,7 +168,7 @@ def test_extend_of_a_thick_origin_deactivates_it_around_lvextend(service, host):
     service.snapshot_create("v1", name="s1", snapshot_id=SNAP_ID)
     host.calls.clear()
     assert service.extend("v1", 2).volume.size == 2
-    assert host.calls == [[*LVS, lv(volume)], ["lvchange", "-a", "n", lv(volume)], ["lvextend", "-L", "2g", lv(volume)],
+    assert host.calls == [ADMIT_THICK, [*LVS, lv(volume)], ["lvchange", "-a", "n", lv(volume)], ["lvextend", "-L", "2g", lv(volume)],
                           ["lvchange", "-a", "y", "--yes", "-K", lv(volume)]]
     assert host.lvs[(VG, volume.lv_name)]["attr"] == "owi-a-s---"
     assert host.lvs[(VG, f"_snapshot-{SNAP_ID}")]["attr"] == "swi-a-s---"  # active again with it
@@ -193,7 +193,9 @@ def test_extend_without_a_thick_origin_is_one_lvextend(service, thin, host, how)
         svc.snapshot_create("v1", name="s1")
     host.calls.clear()
     svc.extend("v1", 2)
-    assert [c for c in host.calls if c[0] != "lvs"] == [["lvextend", "-L", "2g", lv(volume)]]
+    assert [c for c in host.calls if c[0] != "lvs"] == [*([] if how == "thin" else [ADMIT_THICK]),
+                                                         ["lvextend", "-L", "2g", lv(volume)]]
+    assert ADMIT_THIN in host.calls if how == "thin" else ADMIT_THIN not in host.calls
 
 
 # -- snapshot delete -------------------------------------------------------------------------

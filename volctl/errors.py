@@ -73,6 +73,13 @@ class InvalidState(VolctlError):
         super().__init__(f"{message} ({why})" if why else message)
 
 
+class NoSpace(VolctlError):
+    """Admission refused a create, snapshot, clone or extend: the pool or group has not the room
+    (the message names the numbers). Nothing was claimed, made or recorded: exit 5."""
+
+    exit_code = ExitCode.INVALID_STATE
+
+
 class CommandFailed(VolctlError):
     """An external program exited non-zero. argv and stderr arrive here already masked."""
 

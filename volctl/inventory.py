@@ -152,6 +152,29 @@ class Inventory(AttachmentRows, EventRows, SnapshotRows):
     def count(self) -> int:
         return self.db.conn.execute("SELECT count(*) FROM volumes").fetchone()[0]
 
+    def provisioned_gib(self, vg: str) -> int:
+        """What the inventory has promised in a volume group: every volume's and snapshot's size,
+        whatever its status (a row in 'creating' or 'error' may hold an LV), as Cinder counts every LV."""
+        conn = self.db.conn
+        volumes = conn.execute("SELECT COALESCE(SUM(size), 0) FROM volumes WHERE volume_group = ?", [vg]).fetchone()[0]
+        snapshots = conn.execute("SELECT COALESCE(SUM(volume_size), 0) FROM snapshots WHERE volume_group = ?",
+                                 [vg]).fetchone()[0]
+        return int(volumes) + int(snapshots)
+
+    def refuse_taken(self, kind: str, row_id: str, name: str) -> None:
+        """add_volume's or add_snapshot's refusal of a taken id or name, said before anything is
+        asked of the host (the space admission runs LVM): exit 4, whatever the host would say."""
+        volume = kind == "volume"
+        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row_id]).fetchone():
+            raise AlreadyExists(f"id {row_id} belonged to a deleted volume whose history is kept; choose another id"
+                                if volume else f"id {row_id} already has a history; choose another id")
+        row = (lambda where, value: self._volume_row(where, value)) if volume else \
+            (lambda where, value: self._snapshot_row(f"s.{where}", value))
+        if row("name = ?", name):
+            raise AlreadyExists(f"a {kind} with name {name!r} already exists")
+        if row("id = ?", row_id):
+            raise AlreadyExists(f"a {kind} with id {row_id!r} already exists")
+
     def add_volume(self, **row: object) -> None:
         if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row["id"]]).fetchone():
             # `history <id>` still answers for the deleted volume; a new one must not inherit it

@@ -121,6 +121,11 @@ class Locks:
         """An LV taken in by name (manage): two takers of one LV never both rename it."""
         return self._lock(f"lv-{vg}-{name}")
 
+    def space(self, vg: str) -> FileLock:
+        """A volume group's admission: held from the space check until the inventory carries what
+        it admitted, so two creates never both count the same room (service/space.py)."""
+        return self._lock(f"space-{vg}")
+
     def host(self, family: str) -> FileLock:
         """A target family's host-wide lock (lio.lock for LIO, as every volctl before it took)."""
         return self._lock(family)

@@ -15,13 +15,14 @@ from volctl.errors import EnvironmentProblem, InvalidState, UsageError, VolctlEr
 from volctl.inventory import now
 from volctl.model import (DONE, FAILED, GIB, ROLLED_BACK, GUARD_REASONS, SNAPSHOT_TRANSITIONS, TRANSITIONS, Guard, Snapshot, Status,
                           Volume)
-from volctl.service.core import Outcome, Progress, ServiceCore, new_id
+from volctl.service.core import Outcome, Progress, new_id
+from volctl.service.space import Space
 
 if TYPE_CHECKING:  # lvm.py is imported when first used: read commands need none of it
     from volctl.lvm import Lvm, LogicalVolume
 
 
-class Snapshots(ServiceCore):
+class Snapshots(Space):
     # -- snapshot create / delete ------------------------------------------------------------
 
     def snapshot_create(self, ref: str, *, name: str | None = None, force: bool = False,
@@ -30,8 +31,12 @@ class Snapshots(ServiceCore):
         name = validate.snapshot_name(name) if name is not None else snapshot_id
         inv = self.inventory()
         volume = inv.get(ref)
+        inv.refuse_taken("snapshot", snapshot_id, name)  # exit 4 before the admission asks LVM
         with self._working_on(volume):  # no extend, delete or revert of the volume meanwhile
-            snapshot = self._new_snapshot(volume, snapshot_id, name, force)
+            volume = inv.get(volume.id)
+            self._snapshot_allowed(volume, force)  # a state that refuses it is said before any space is asked
+            with self._admitted(volume.volume_group, volume.size, f"snapshot of {volume.name} ({volume.size} GiB)"):
+                snapshot = self._new_snapshot(volume, snapshot_id, name, force)
             volume = inv.get(volume.id)
             lvm = self.lvm(volume.volume_group)
 
@@ -48,15 +53,11 @@ class Snapshots(ServiceCore):
     def _new_snapshot(self, volume: Volume, snapshot_id: str, name: str, force: bool) -> Snapshot:
         """The row in 'creating', in the transaction that checks the volume may be snapshotted:
         a delete of the volume claims through the same table, so it sees the row or wins first."""
-        transition = TRANSITIONS["snapshot"]
         inv = self.inventory()
         stamp = now()
         with inv.write():
             current = inv.get(volume.id)
-            allowed = transition.expected(force=force)
-            if current.status not in allowed:
-                why = "--force snapshots an in-use volume" if current.status in transition.force_also else ""
-                raise InvalidState(current.name, "snapshot create", sorted(allowed), current.status, why)
+            self._snapshot_allowed(current, force)
             inv.add_snapshot(
                 id=snapshot_id, name=name, volume_id=current.id, volume_size=current.size,
                 status=SNAPSHOT_TRANSITIONS["create"].busy, volume_group=current.volume_group,
@@ -66,6 +67,14 @@ class Snapshots(ServiceCore):
             inv.record(snapshot, "transition", "create", to_status=snapshot.status,
                        detail=f"of volume {current.name} ({current.size} GiB, {current.status})")
         return snapshot
+
+    @staticmethod
+    def _snapshot_allowed(volume: Volume, force: bool) -> None:
+        transition = TRANSITIONS["snapshot"]
+        allowed = transition.expected(force=force)
+        if volume.status not in allowed:
+            why = "--force snapshots an in-use volume" if volume.status in transition.force_also else ""
+            raise InvalidState(volume.name, "snapshot create", sorted(allowed), volume.status, why)
 
     def snapshot_delete(self, ref: str, progress: Progress | None = None) -> Outcome:
         inv = self.inventory()
@@ -111,8 +120,9 @@ class Snapshots(ServiceCore):
             allowed = SNAPSHOT_TRANSITIONS["use"].allowed_from
             if snapshot.status not in allowed:
                 raise InvalidState(snapshot.name, "create --snapshot", sorted(allowed), snapshot.status, kind="snapshot")
-            volume = self._new_volume("create", volume_id, name, size, multiattach, snapshot.volume_group,
-                                      f"{size} GiB from snapshot {snapshot.name} ({snapshot.id})")
+            with self._admitted(snapshot.volume_group, size, f"create of {size} GiB from snapshot {snapshot.name}"):
+                volume = self._new_volume("create", volume_id, name, size, multiattach, snapshot.volume_group,
+                                          f"{size} GiB from snapshot {snapshot.name} ({snapshot.id})")
             lvm = self.lvm(snapshot.volume_group)
 
             def make() -> None:
@@ -137,8 +147,11 @@ class Snapshots(ServiceCore):
         with self._working_on(source):  # no delete, extend or revert of the source while it is read
             source = inv.get(source.id)
             self._require(source, "clone")
-            volume = self._new_volume("create", volume_id, name, size, multiattach, source.volume_group,
-                                      f"{size} GiB, a clone of volume {source.name} ({source.id})")
+            # thick: the new LV and the temporary snapshot of the source it copies from
+            with self._admitted(source.volume_group, size, f"clone of {source.name} ({size} GiB)",
+                                thick_gib=size + source.size):
+                volume = self._new_volume("create", volume_id, name, size, multiattach, source.volume_group,
+                                          f"{size} GiB, a clone of volume {source.name} ({source.id})")
             lvm = self.lvm(source.volume_group)
 
             def make() -> None:

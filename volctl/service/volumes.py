@@ -9,9 +9,10 @@ from volctl.errors import InvalidState, UsageError, VolctlError, quoted
 from volctl.model import DONE, FAILED, TRANSITIONS, AttachStatus, Event, Guard, Status, Volume
 from volctl.service.core import Outcome, Progress, new_id
 from volctl.service.exports import Exports
+from volctl.service.space import Space
 
 
-class Volumes(Exports):
+class Volumes(Exports, Space):
     # -- create ------------------------------------------------------------------------------
 
     def create(self, *, size: int | None = None, name: str | None = None, multiattach: bool = False,
@@ -26,13 +27,16 @@ class Volumes(Exports):
             raise UsageError("--size is required (it may be left out only with --snapshot or --source-volume)")
         volume_id = validate.uuid_str(volume_id, "volume id") if volume_id is not None else new_id()
         name = validate.volume_name(name) if name is not None else volume_id
+        self.inventory().refuse_taken("volume", volume_id, name)  # exit 4 before the admission asks LVM
         if snapshot is not None:
             return self.create_from_snapshot(snapshot, size=size, name=name, multiattach=multiattach,
                                              volume_id=volume_id, progress=progress)
         if source_volume is not None:
             return self.clone(source_volume, size=size, name=name, multiattach=multiattach, volume_id=volume_id,
                               progress=progress)
-        volume = self._new_volume("create", volume_id, name, size, multiattach, self.settings.volume_group, f"{size} GiB")
+        vg = self.settings.volume_group
+        with self._admitted(vg, size, f"create of {size} GiB"):  # until the row counts it
+            volume = self._new_volume("create", volume_id, name, size, multiattach, vg, f"{size} GiB")
         with self._working_on(volume):
             volume = self._settle(volume, "create", lambda: self._make_lv(self.lvm(volume.volume_group), volume.lv_name, size))
         return Outcome(volume)
@@ -74,15 +78,17 @@ class Volumes(Exports):
             volume = self._growing(inv.get(volume.id), size)  # as the operation that held the lock left it
             self._require(volume, "extend")  # a state that refuses it is said before anything of LVM is asked
             lvm = self.lvm(volume.volume_group)
-            thick_origin = self._thick_origin(volume, lvm)
-            volume = self._claim(volume, "extend", values={Guard.SMALLER_THAN: size},
-                                 previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
+            # the inventory has the new size only once settled: the space lock is held until then
+            with self._admitted(volume.volume_group, size - volume.size, f"extend of {volume.name} to {size} GiB"):
+                thick_origin = self._thick_origin(volume, lvm)
+                volume = self._claim(volume, "extend", values={Guard.SMALLER_THAN: size},
+                                     previous_status=volume.status, detail=f"{volume.size} GiB -> {size} GiB")
 
-            def grow() -> dict:
-                lvm.extend(volume.lv_name, size, thick_origin=thick_origin)
-                return {"size": size}
+                def grow() -> dict:
+                    lvm.extend(volume.lv_name, size, thick_origin=thick_origin)
+                    return {"size": size}
 
-            volume = self._settle(volume, "extend", grow)
+                volume = self._settle(volume, "extend", grow)
             notes = self._tell_hosts(volume)
         rescans = [{"host": c.initiator, "run": self.targets.owner(volume).rescan_hint(volume, c.initiator)}
                    for c in volume.connections]
