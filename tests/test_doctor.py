@@ -79,7 +79,7 @@ def doctor(volctl, *args: str):
     result = volctl("doctor", "--json", *args)
     assert result.exit_code in (0, 5), result
     document = result.json()
-    assert set(document) == {"clean", "drift", "notes"}
+    assert set(document) == {"clean", "drift", "notes", "pools"}
     assert document["clean"] is (result.exit_code == 0), result
     return result
 

@@ -43,12 +43,14 @@ class Drift:
     repaired: bool = False
     error: str | None = None
     family: str | None = None  # the target helper family a target's drift is in
+    numbers: dict | None = None  # a thin pool's: size, data and metadata use, provisioned, the limits
 
 
 @dataclass(frozen=True)
 class Report:
     drift: tuple[Drift, ...]
     notes: tuple[str, ...]
+    pools: tuple[dict, ...] = ()  # each thin pool's numbers (volctl/space.py limits), for --json
 
     @property
     def clean(self) -> bool:
@@ -117,7 +119,39 @@ class Doctor:
         drift += self._snapshots(inv.snapshots(), volumes, lvs, notes)
         for driver in drivers:
             drift += self._persistence(driver)
-        return Report(tuple(drift), tuple(notes))
+        pools = self._pool(inv.provisioned_gib(self.settings.volume_group), drift, notes)
+        return Report(tuple(drift), tuple(notes), pools)
+
+    def _pool(self, provisioned: int, drift: list[Drift], notes: list[str]) -> tuple[dict, ...]:
+        """The thin pool's health and use against the limits (issue 23): each finding with the
+        command that would help; none is repaired, as growing a pool spends the group's free space."""
+        if self.settings.lvm_type != "thin":
+            return ()
+        from volctl import space
+
+        vg, name = self.settings.volume_group, self.settings.thin_pool
+        try:
+            pool = self.service.lvm(vg).thin_pool(name)
+        except CommandFailed as e:
+            notes.append(f"thin pool {vg}/{name}: cannot read it: {e}")
+            return ()
+        if pool is None:
+            if not provisioned:
+                notes.append(f"thin pool {vg}/{name}: not made yet (the first create makes it)")
+                return ()
+            numbers = {"volume_group": vg, "pool": name, "missing": True, "provisioned_gib": provisioned}
+            drift.append(Drift("pool_missing", f"{vg}/{name}", f"thin pool {vg}/{name} is not there, and the inventory "
+                               f"has {provisioned} GiB provisioned in {vg}: its thin volumes went with it (vgcfgrestore "
+                               f"--list {vg} shows LVM's metadata archives)", numbers=numbers))
+            return (numbers,)
+        numbers = space.limits(self.settings, pool, provisioned)
+        drift += [Drift(f.kind, f"{vg}/{name}", f.detail, numbers=numbers)
+                  for f in space.pool_findings(self.settings, pool, provisioned)]
+        shown = lambda p: "?" if p is None else f"{p:g}"  # noqa: E731  (an inactive pool shows none)
+        notes.append(f"thin pool {vg}/{name}: {pool.size_bytes / GIB:.2f} GiB, data {shown(pool.data_percent)} %, "
+                     f"metadata {shown(pool.metadata_percent)} %, {provisioned} GiB provisioned of "
+                     f"{numbers['max_provisioned_gib']:g} GiB allowed")
+        return (numbers,)
 
     def _logical_volumes(self, vgs: set[str], notes: list[str]) -> dict[tuple[str, str], LogicalVolume]:
         found, errors = self.service.logical_volumes(vgs)
@@ -313,7 +347,7 @@ class Doctor:
                 done = [replace(d, repaired=True) if mine(d) else d for d in done]
             except VolctlError as e:
                 done = [replace(d, error=str(e)) if mine(d) else d for d in done]
-        return Report(tuple(done), report.notes)
+        return Report(tuple(done), report.notes, report.pools)
 
     def _repair(self, item: Drift) -> bool:
         """Returns whether the running configuration of the item's target family changed (so it

@@ -32,11 +32,12 @@ def progress(title: str, enabled: bool) -> Iterator[Callable[[int, int], None] |
 def drift_report(report, as_json: bool, *, repaired: bool) -> None:
     items = [
         {"kind": d.kind, "volume_id": d.volume_id, "volume_name": d.volume_name, "subject": d.subject,
-         "detail": d.detail, "repair": d.repair, "repaired": d.repaired, "error": d.error}
+         "detail": d.detail, "repair": d.repair, "repaired": d.repaired, "error": d.error,
+         **({"numbers": d.numbers} if d.numbers is not None else {})}
         for d in report.drift
     ]
     if as_json:
-        emit_json({"clean": report.clean, "drift": items, "notes": list(report.notes)})
+        emit_json({"clean": report.clean, "drift": items, "notes": list(report.notes), "pools": list(report.pools)})
         return
     if not items:
         note("no drift: the inventory and the host agree")
