@@ -167,7 +167,14 @@ def f_status(g: Gen) -> Case:
 
 def f_stale(g: Gen) -> Case:
     value = g.cycle("stale", STALE_BAD)
-    return g.case("stale-after", g.args("doctor", stale_after=value), BAD, "--stale-after is a finite number of seconds >= 0",
+    command = g.cycle("stale command", ["doctor", "metrics"])
+    return g.case("stale-after", g.args(command, stale_after=value), BAD, "--stale-after is a finite number of seconds >= 0",
+                  tail=bool(value))
+
+
+def f_output(g: Gen) -> Case:
+    value = g.cycle("output", ["", "/tmp/", ".", "/", "/tmp/metrics\n.prom", "/tmp/a\tb.prom"])
+    return g.case("output", g.args("metrics", output=value), BAD, "metrics --output is a printable path of a file, not a directory",
                   tail=bool(value))
 
 
@@ -182,7 +189,7 @@ def f_click(g: Gen) -> Case:
         ["connect", ref, "--connector"], ["disconnect", ref, "--initiator", I1, "--multipath"], ["unexport", ref, ref],
         ["export"], ["unreserve"], ["reset-state", ref, "--status"], ["extend", ref, "--size"], ["create", "--name"],
         ["revert", ref], ["revert", ref, "--snapshot"], ["snapshot", "show"], ["snapshot", "create", ref, "--name"],
-        ["create", "--snapshot"], ["snapshot", "frobnicate"],
+        ["create", "--snapshot"], ["snapshot", "frobnicate"], ["metrics", "--output"], ["metrics", "extra"],
         ["--json"], ["--verbose", "--json"]])  # global options and no command
     return g.case("click-usage", args, BAD, "click's own usage errors are exit 2 with one line",
                   tail=bool(args) and not (args[-1].startswith("--") and args[-1] not in ("--bogus", "--force", "--multipath")))
@@ -197,7 +204,8 @@ def f_injected(g: Gen) -> Case:
         ("attach", "host", "compute9"), ("attach", "mountpoint", "/dev/vdc"), ("attach", "mode", "ro"),
         ("attach", "initiator", I1), ("detach", "attachment", w.attachments["vuse"][0]), ("detach", "instance", INSTANCE_1),
         ("extend", "size", "40"), ("reset-state", "status", "available"), ("reset-state", "attach_status", "detached"),
-        ("doctor", "stale_after", "300"), *[(c, "VOL", TARGET[c]) for c in TARGET]])
+        ("doctor", "stale_after", "300"), ("metrics", "stale_after", "300"), ("metrics", "output", "/tmp/volctl.prom"),
+        *[(c, "VOL", TARGET[c]) for c in TARGET]])
     bad = g.cycle("injected character", [*SURROGATES, *CONTROL])
     at = g.rng.randrange(len(value) + 1)
     mixed = value[:at] + bad + value[at:]
@@ -406,7 +414,7 @@ def f_snapshot(g: Gen) -> Case:
 
 
 FAMILIES = [f_size, f_size, f_extend_not_larger, f_name, f_id, f_bad_vol, f_initiator, f_connector, f_connector,
-            f_connector_path, f_attach, f_attach, f_detach, f_exclusive, f_status, f_stale, f_click, f_injected, f_injected,
+            f_connector_path, f_attach, f_attach, f_detach, f_exclusive, f_status, f_stale, f_output, f_click, f_injected, f_injected,
             f_bad_config, f_bad_setting, f_bad_setting, f_bad_setting, f_config_path, f_bad_db, f_corrupt_db, f_env_bytes, f_repeated,
             f_not_found, f_exists, f_state, f_state, f_snapshot, f_protocol, f_manage, f_manage]
 

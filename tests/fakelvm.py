@@ -170,7 +170,7 @@ class FakeLvm:
         return next(f"lvol{i}" for i in range(len(self.lvs) + 1) if (vg, f"lvol{i}") not in self.lvs)
 
     _LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "lv_path", "pool_lv", "lv_full_name", "origin",
-                  "data_percent", "metadata_percent", "lv_metadata_size", "lv_health_status")
+                  "data_percent", "metadata_percent", "lv_metadata_size", "lv_health_status", "vg_size", "vg_free")
     _VG_FIELDS = ("vg_name", "vg_size", "vg_free", "vg_extent_size", "lv_count")
     _REPORT_OPTS = ["reportformat=", "units=", "nosuffix", "options=", "noheadings"]
 
@@ -191,7 +191,8 @@ class FakeLvm:
                         attr = attr[:5] + "o" + attr[6:]
                     row = {"vg_name": g, "lv_name": n, "lv_size": str(lv["size"]), "lv_attr": attr,
                            "lv_path": f"/dev/{g}/{n}", "pool_lv": lv["pool"], "lv_full_name": f"{g}/{n}",
-                           "origin": lv.get("origin", ""), **self._usage(lv)}
+                           "origin": lv.get("origin", ""), "vg_size": str(self.vgs[g]), "vg_free": str(self._vg_free(g)),
+                           **self._usage(lv)}
                     rows.append({f: row[f] for f in fields})
         return 0, json.dumps({"report": [{"lv": rows}]}), ""
 

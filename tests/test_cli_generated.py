@@ -61,7 +61,7 @@ from volctl.locks import Locks
 from volctl.service import VolumeService
 
 SEED = int(os.environ.get("VOLCTL_GEN_SEED", "20261201"))
-CASES = int(os.environ.get("VOLCTL_GEN_CASES", "1400"))  # enough to go through every value pool
+CASES = int(os.environ.get("VOLCTL_GEN_CASES", "1500"))  # enough to go through every value pool
 REPORT = os.environ.get("VOLCTL_GEN_REPORT")  # a JSON file for every failing case, for a person
 # A host call that changes LVM or LIO; a refused invocation must make none, even one it undoes.
 _CHANGING = {"lvcreate", "lvextend", "lvremove", "lvchange", "lvconvert", "dd"}

@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 
 from volctl.errors import CommandFailed
-from volctl.lvm import GIB, LVM_TIMEOUT, ZERO_TIMEOUT, LogicalVolume, Lvm, LvmHost, VolumeGroup
+from volctl.lvm import GIB, LVM_TIMEOUT, ZERO_TIMEOUT, LogicalVolume, Lvm, LvmHost, ThinPool, VolumeGroup
 from volctl.runner import CommandResult, Runner
 from volctl.udev import UdevMode
 
@@ -47,6 +47,23 @@ LVS_ONE_WITH_LOG = """\
       ,
       "log": [
           {"log_seq_num":"1", "log_type":"status", "log_context":"processing", "log_object_type":"cmd", "log_object_name":"", "log_object_id":"", "log_object_group":"", "log_object_group_id":"", "log_message":"success", "log_errno":"0", "log_ret_code":"1"}
+      ]
+  }
+"""
+
+# `lvs -o <usage fields> <vg>` as lvm2 2.03.16 prints it: the percentages and the metadata size only
+# where they apply (a pool; an active thin LV), the group's size and free space on every row.
+LVS_USAGE = """\
+  {
+      "report": [
+          {
+              "lv": [
+                  {"vg_name":"cinder-volumes", "lv_name":"cinder-volumes-pool", "lv_size":"101997903872", "lv_attr":"twi-aotz--", "data_percent":"12.50", "metadata_percent":"3.25", "lv_metadata_size":"104857600", "lv_health_status":"", "pool_lv":"", "vg_size":"107369988096", "vg_free":"5163188224"},
+                  {"vg_name":"cinder-volumes", "lv_name":"volume-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b", "lv_size":"2147483648", "lv_attr":"Vwi-aotz--", "data_percent":"25.00", "metadata_percent":"", "lv_metadata_size":"", "lv_health_status":"", "pool_lv":"cinder-volumes-pool", "vg_size":"107369988096", "vg_free":"5163188224"},
+                  {"vg_name":"cinder-volumes", "lv_name":"_snapshot-5f0c6a1e-2b7d-4c39-9d8e-0a1b2c3d4e5f", "lv_size":"2147483648", "lv_attr":"Vwi---tz-k", "data_percent":"", "metadata_percent":"", "lv_metadata_size":"", "lv_health_status":"", "pool_lv":"cinder-volumes-pool", "vg_size":"107369988096", "vg_free":"5163188224"},
+                  {"vg_name":"cinder-volumes", "lv_name":"volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10", "lv_size":"1073741824", "lv_attr":"-wi-ao----", "data_percent":"", "metadata_percent":"", "lv_metadata_size":"", "lv_health_status":"", "pool_lv":"", "vg_size":"107369988096", "vg_free":"5163188224"}
+              ]
+          }
       ]
   }
 """
@@ -478,6 +495,32 @@ def test_list_parses_pool_thin_and_thick():
     assert all(isinstance(lv.size_bytes, int) for lv in lvs)
 
 
+USAGE_FIELDS = ("vg_name,lv_name,lv_size,lv_attr,data_percent,metadata_percent,lv_metadata_size,lv_health_status,"
+                "pool_lv,vg_size,vg_free")
+
+
+def test_usage_is_one_lvs_of_the_group_with_what_each_lv_holds_and_its_pools():
+    runner = RecordingRunner(lambda argv: (0, LVS_USAGE, ""))
+    usage = Lvm(runner, VG).usage()
+    assert runner.argvs == [["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", USAGE_FIELDS, VG]]
+    assert usage.group == VolumeGroup(VG, 107369988096, 5163188224)
+    assert usage.held_bytes == {
+        f"{VG}-pool": 101997903872,  # a pool holds its whole size in the group
+        "volume-0b9d1f5e-7c2a-4e8b-b1d3-5a6c7e8f9a0b": GIB // 2,  # 25 % of 2 GiB
+        "_snapshot-5f0c6a1e-2b7d-4c39-9d8e-0a1b2c3d4e5f": 0,  # inactive: lvs shows no use
+        "volume-6f1c0e6a-0b6e-4c43-9a43-2f8f3c1d9e10": GIB,  # thick: its size
+    }
+    assert usage.pools == (ThinPool(VG, f"{VG}-pool", 101997903872, 12.5, 3.25, 104857600, ""),)
+
+
+def test_usage_of_a_group_with_no_lv_asks_vgs():
+    answers = {"lvs": LVS_EMPTY, "vgs": VGS % (100 * GIB, 100 * GIB)}
+    runner = RecordingRunner(lambda argv: (0, answers[argv[0]], ""))
+    usage = Lvm(runner, VG).usage()
+    assert [a[0] for a in runner.argvs] == ["lvs", "vgs"]
+    assert usage.group == VolumeGroup(VG, 100 * GIB, 100 * GIB) and usage.held_bytes == {} and usage.pools == ()
+
+
 def test_list_empty_vg():
     assert Lvm(RecordingRunner(lambda argv: (0, LVS_EMPTY, "")), VG).list() == []
 
@@ -499,7 +542,7 @@ def _answer(argv):
     if argv[0] == "vgs":
         return 0, VGS % (100 * GIB, 50 * GIB), ""
     if argv[0] == "lvs":
-        return 0, LVS_ALL, ""
+        return 0, LVS_USAGE if "vg_free" in argv[-2] else LVS_ALL, ""
     return 0, "", ""
 
 
@@ -523,6 +566,7 @@ EVERY_METHOD = {
     "copy": lambda lvm: lvm.copy(SNAP, LV, GIB),
     "rename": lambda lvm: lvm.rename("legacy-db", LV),
     "thin_pool": lambda lvm: lvm.thin_pool(f"{VG}-pool"),
+    "usage": lambda lvm: lvm.usage(),
 }
 # LVM commands that run as long as a copy of the data, not as a metadata change
 LONG = {"lvconvert": ZERO_TIMEOUT}

@@ -80,6 +80,17 @@ def booted_at(stat: str = "/proc/stat") -> datetime | None:
 _RESTING_TRANSIENT = frozenset({Status.ATTACHING})
 
 
+def stale(status: str, updated_at: str, booted: datetime | None, stale_after: float,
+          now: datetime | None = None) -> tuple[float, bool] | None:
+    """(its age in seconds, whether it was set before the host booted) for a volume stuck in a busy
+    status with no volctl working on it; None when it is not (doctor's `stuck`, and the metrics)."""
+    if status not in TRANSIENT:
+        return None
+    age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(updated_at)).total_seconds()
+    before_boot = status not in _RESTING_TRANSIENT and booted is not None and datetime.fromisoformat(updated_at) < booted
+    return (age, before_boot) if age >= stale_after or before_boot else None
+
+
 class Doctor:
     def __init__(self, service: VolumeService, stale_after: float = DEFAULT_STALE_AFTER):
         self.service = service
@@ -162,12 +173,10 @@ class Doctor:
         return found
 
     def _stuck(self, volume: Volume) -> list[Drift]:
-        if volume.status not in TRANSIENT:
+        found = stale(volume.status, volume.updated_at, self.booted_at, self.stale_after)
+        if found is None:
             return []
-        age = _age_seconds(volume.updated_at)
-        before_boot = volume.status not in _RESTING_TRANSIENT and self._before_boot(volume.updated_at)
-        if age < self.stale_after and not before_boot:
-            return []
+        age, before_boot = found
         target = abandoned_status(volume)
         return [Drift(
             "stuck", volume.status, f"'{volume.status}' for {age:.0f} s with no volctl working on it"

@@ -1,5 +1,5 @@
 """Writing a file that must survive a crash and a power cut whole: the saved target configs, which
-a host restores at boot and which hold credentials."""
+a host restores at boot and which hold credentials, and the metrics file node_exporter reads."""
 
 from __future__ import annotations
 
@@ -30,14 +30,21 @@ def read_text(path: str | Path) -> str:
 
 
 def write_private(path: Path, text: str, what: str) -> None:
-    """Atomically and durably, mode 0600: a temporary file beside it, fsynced, renamed over it,
-    then the directory fsynced so the rename itself is on the disk (as rtslib's and nvmetcli's
-    own saves do). A half-written copy is removed: it holds the same credentials."""
+    """Atomically and durably, mode 0600 (write_whole)."""
+    write_whole(path, text, what, 0o600)
+
+
+def write_whole(path: Path, text: str, what: str, mode: int) -> None:
+    """Atomically and durably: a temporary file beside it (a dot file, which neither a restore
+    unit nor node_exporter's textfile collector reads), fsynced, renamed over it, then the
+    directory fsynced so the rename itself is on the disk (as rtslib's and nvmetcli's own saves
+    do). A half-written copy is removed: a saved config's holds the same credentials."""
     tmp = path.with_name(f".{path.name}.volctl")
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        os.fchmod(fd, mode)  # the umask may have taken bits the reader needs
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -21,6 +21,7 @@ from volctl.errors import AlreadyExists, EnvironmentProblem, NotFound
 from volctl.inventory_attachments import AttachmentRows
 from volctl.inventory_events import EventRows
 from volctl.inventory_snapshots import SnapshotRows
+from volctl.inventory_stats import StatsRows
 from volctl.migrations import migrations
 from volctl.model import Guard, Volume
 
@@ -55,7 +56,7 @@ def _connect(target: str, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-class Inventory(AttachmentRows, EventRows, SnapshotRows):
+class Inventory(AttachmentRows, EventRows, SnapshotRows, StatsRows):
     """The inventory's volume rows here; attachments and connections, history and snapshots in
     the modules of their rows (inventory_attachments.py, inventory_events.py, inventory_snapshots.py)."""
 

@@ -27,6 +27,7 @@ ZERO_TIMEOUT = 24 * 3600.0
 LVM_TIMEOUT = 180.0
 _LV_FIELDS = "vg_name,lv_name,lv_size,lv_attr,lv_path,pool_lv"
 _POOL_FIELDS = "vg_name,lv_name,lv_size,lv_attr,data_percent,metadata_percent,lv_metadata_size,lv_health_status"
+_USAGE_FIELDS = _POOL_FIELDS + ",pool_lv,vg_size,vg_free"
 _NOT_FOUND = ("not found", "Failed to find")
 # cinder: "lvremove --config 'activation { retry_deactivation = 1} ' -f"
 _REMOVE_CONFIG = "activation { retry_deactivation = 1} "
@@ -92,6 +93,16 @@ class VolumeGroup:
 
 
 @dataclass(frozen=True)
+class GroupUsage:
+    """A volume group's space as one `lvs` reports it: the group, what each LV holds (a thin LV:
+    its size times its data percent; any other: its size), and its thin pools."""
+
+    group: VolumeGroup
+    held_bytes: dict[str, int]  # LV name -> bytes it holds in the group
+    pools: tuple[ThinPool, ...]
+
+
+@dataclass(frozen=True)
 class LvmHost:
     """How LVM commands run on this host: with or without udev, and which lvm.conf."""
 
@@ -131,6 +142,18 @@ def host_for(lvm_udev: str, lvm_conf_file: str = "") -> LvmHost:
 def new_pool_gib(group: VolumeGroup) -> int:
     """Cinder sizes a new thin pool at 95 % of the group's free space, in whole GiB."""
     return int(group.free_bytes * 0.95 / GIB)
+
+
+def _percent(row: dict, key: str) -> float | None:
+    """lvs shows a percentage only while the LV is active: None otherwise."""
+    text = (row.get(key) or "").strip()
+    return float(text) if text else None
+
+
+def _thin_pool(row: dict) -> ThinPool:
+    return ThinPool(row["vg_name"], row["lv_name"], int(row["lv_size"]), _percent(row, "data_percent"),
+                    _percent(row, "metadata_percent"), int(row.get("lv_metadata_size") or 0),
+                    (row.get("lv_health_status") or "").strip())
 
 
 def _reports(stdout: str) -> list[dict]:
@@ -292,14 +315,23 @@ class Lvm:
         row = rows[0]
         if not row.get("lv_attr", "").startswith("t"):
             raise CommandFailed(argv, 0, "", reason=f"{self.vg}/{pool} is not a thin pool (lv_attr {row.get('lv_attr')!r})")
+        return _thin_pool(row)
 
-        def percent(key: str) -> float | None:
-            text = (row.get(key) or "").strip()
-            return float(text) if text else None
-
-        return ThinPool(row["vg_name"], row["lv_name"], int(row["lv_size"]), percent("data_percent"),
-                        percent("metadata_percent"), int(row.get("lv_metadata_size") or 0),
-                        (row.get("lv_health_status") or "").strip())
+    def usage(self) -> GroupUsage:
+        """The group's size and free space, what each LV holds and every thin pool's use, from one
+        `lvs` (a group with no LV yet: one `vgs`)."""
+        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _USAGE_FIELDS, self.vg]
+        rows = [row for report in _reports(self._run(argv).stdout) for row in report.get("lv", [])]
+        if not rows:
+            return GroupUsage(self.volume_group(), {}, ())
+        group = VolumeGroup(rows[0]["vg_name"], int(rows[0]["vg_size"]), int(rows[0]["vg_free"]))
+        held = {}
+        for row in rows:
+            size = int(row["lv_size"])
+            thin = row.get("lv_attr", "").startswith("V")
+            held[row["lv_name"]] = round(size * (_percent(row, "data_percent") or 0.0) / 100) if thin else size
+        pools = tuple(_thin_pool(row) for row in rows if row.get("lv_attr", "").startswith("t"))
+        return GroupUsage(group, held, pools)
 
     def volume_group(self) -> VolumeGroup:
         argv = ["vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", self.vg]

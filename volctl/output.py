@@ -253,3 +253,20 @@ def connection(info: dict, as_json: bool, volume_name: str) -> None:
     sys.stdout.write(f"{'driver_volume_type'.ljust(width)}  {info['driver_volume_type']}\n")
     for key, value in data.items():
         sys.stdout.write(f"{key.ljust(width)}  {json.dumps(value) if not isinstance(value, str) else value}\n")
+
+
+def metrics(families: list, path: str | None) -> None:
+    """Prometheus's text format on stdout, or in a file written whole (node_exporter's textfile
+    collector may read it at any moment), readable by the collector's user."""
+    from pathlib import Path
+
+    from volctl import files
+    from volctl.metrics import render
+
+    text = render(families)
+    if path is None:
+        sys.stdout.write(text)
+        return
+    if not path.endswith(".prom"):
+        note(f"{path}: node_exporter's textfile collector reads only files named *.prom")
+    files.write_whole(Path(path), text, "metrics file", 0o644)

@@ -118,6 +118,14 @@ def mountpoint(value: str) -> str:
     return value
 
 
+def output_file(value: str, is_directory: bool) -> str:
+    """A file to write (metrics --output); is_directory: whether the path names one now."""
+    if not value or len(value) > 4096 or not value.isprintable() or value.endswith("/") or is_directory:
+        raise UsageError(f"invalid --output {quoted(value)}: a file's path, such as "
+                         "/var/lib/prometheus/node-exporter/volctl.prom (printable, not a directory)")
+    return value
+
+
 def host_name(value: str) -> str:
     """--host / a connector's host, as Cinder stores it; one that sanitizes to nothing names no host."""
     # Cinder would silently drop a control character; here it is a typo or an injection to refuse.

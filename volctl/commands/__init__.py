@@ -25,4 +25,5 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "manageable": ("manageable", "manageable"),
     "manage": ("manage", "manage"),
     "unmanage": ("unmanage", "unmanage"),
+    "metrics": ("metrics", "metrics"),
 }

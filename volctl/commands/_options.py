@@ -3,6 +3,7 @@ in volctl/validate.py as it enters."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -28,6 +29,7 @@ class _Validated(click.ParamType):
 
 GIB = _Validated("gib", validate.size_text)
 SECONDS = _Validated("seconds", lambda text: validate.seconds_text(text, "--stale-after"))
+OUTPUT_FILE = _Validated("file", lambda text: validate.output_file(text, os.path.isdir(text)))
 VOLUME_REF = _Validated("volume", validate.volume_ref)
 HOST_ID = _Validated("host", validate.host_id)
 
