@@ -77,6 +77,7 @@ SETTINGS_BAD = {
     "reserved_percentage": ["101"],
     "thin_pool_max_data_percent": ["nan"],
     "thin_pool_max_metadata_percent": ["'80'"],
+    "report_discard_supported": ["'yes'"],
 }
 SETTINGS_GOOD = {
     "volume_group": ["'cinder-volumes'", "'other-vg'"],
@@ -106,6 +107,7 @@ SETTINGS_GOOD = {
     "reserved_percentage": ["0", "1"],
     "thin_pool_max_data_percent": ["90", "99.5", "100"],
     "thin_pool_max_metadata_percent": ["80", "95.0"],
+    "report_discard_supported": ["'thin'", "true", "false"],
 }
 TOML_BROKEN = [b"volume_group = ", b"=", b"volume_group = 'a'\nvolume_group = 'b'\n", b"\xff\xfe", b"volume_group = 'caf\xe9'\n",
                b"\xef\xbb\xbfvolume_group = 'x'\n", b"[[[", b"volume_group = 'a\x00'\n", b'volume_group = "a\nb"\n',

@@ -20,6 +20,9 @@ from volctl.runner import Runner
 
 
 
+# A block storage object's attributes as LIO makes it (a few of its many): no UNMAP until set.
+SO_ATTRIBUTES = {"block_size": 512, "emulate_tpu": 0, "emulate_tpws": 0}
+
 @dataclass
 class FakeTarget:
     device: str
@@ -27,6 +30,8 @@ class FakeTarget:
     portals: tuple[str, ...] = ()
     iser: bool = False
     lun: bool = True  # False: LUN 0 missing, as a boot restore leaves a target whose LV was not active
+    hba: int = 0  # its storage object's HBA directory, core/iblock_<hba>/<iqn>
+    attributes: dict[str, int] = field(default_factory=dict)  # the storage object's, as saved (restore applies them)
 
 
 @dataclass
@@ -80,7 +85,7 @@ class FakeHost(FakeLvm, Runner):
         """The host's LVM and LIO state as JSON-able data (not the calls, failures or hooks)."""
         def targets(found: dict[str, FakeTarget]) -> dict:
             return {iqn: {"device": t.device, "acls": {i: list(c) for i, c in t.acls.items()}, "portals": list(t.portals),
-                          "iser": t.iser} for iqn, t in found.items()}
+                          "iser": t.iser, "hba": t.hba, "attributes": t.attributes} for iqn, t in found.items()}
 
         return {
             "vgs": dict(self.vgs),
@@ -96,7 +101,8 @@ class FakeHost(FakeLvm, Runner):
     def from_state(cls, state: dict) -> "FakeHost":
         """The inverse of to_state; keys it does not know (e.g. fakebin's "_seq") are ignored."""
         def targets(found: dict) -> dict[str, FakeTarget]:
-            return {iqn: FakeTarget(t["device"], {i: tuple(c) for i, c in t["acls"].items()}, tuple(t["portals"]), t["iser"])
+            return {iqn: FakeTarget(t["device"], {i: tuple(c) for i, c in t["acls"].items()}, tuple(t["portals"]), t["iser"],
+                                    hba=t.get("hba", 0), attributes=dict(t.get("attributes", {})))
                     for iqn, t in found.items()}
 
         host = cls(configfs=Path(state["configfs"]) if state.get("configfs") else None,
@@ -174,12 +180,16 @@ class FakeHost(FakeLvm, Runner):
             return 0, "", ""
         if sub == "restore":
             assert not rest, "FakeHost restores only the default save file"
-            self.targets = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in (self.saved or {}).items()}
+            self.targets = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser, hba=n, attributes=dict(t.attributes))
+                            for n, (iqn, t) in enumerate((self.saved or {}).items())}
+            if self.configfs is not None:
+                shutil.rmtree(self._core, ignore_errors=True)  # a restore starts from nothing live
             return 0, "", ""
         path = Path(rest[0]) if rest else self.save_file
         if rest and not path.parent.is_dir():  # rtslib makes the directory only for its default file
             return 1, "", traceback(f"cinder.cmd.rtstool.RtstoolError: Could not save configuration to {path}")
-        self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser) for iqn, t in self.targets.items()}
+        self.saved = {iqn: FakeTarget(t.device, dict(t.acls), t.portals, t.iser, attributes=self._so_attributes(iqn, t))
+                      for iqn, t in self.targets.items()}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self._saveconfig(), indent=2))
@@ -200,7 +210,8 @@ class FakeHost(FakeLvm, Runner):
             return 1, "", traceback("rtslib_fb.utils.RTSLibError: WWN not valid as: iqn, naa, eui")
         port = options.get("port", 3260)
         # Target, TPG, LUN and ACLs exist from here on; a portal that cannot bind leaves them behind.
-        target = FakeTarget(device, {i.lower(): (user, password) for i in initiators}, iser=iser == "True")
+        target = FakeTarget(device, {i.lower(): (user, password) for i in initiators}, iser=iser == "True",
+                            hba=min(set(range(len(self.targets) + 1)) - {t.hba for t in self.targets.values()}))
         self.targets[iqn] = target
         ips, allowed_to_fail = (options["ips"], ()) if "ips" in options else (["0.0.0.0", "[::0]"], ("[::0]",))
         out = ""
@@ -219,7 +230,8 @@ class FakeHost(FakeLvm, Runner):
         """The shape rtslib's RTSRoot.save_to_file writes (only the parts volctl reads)."""
         return {
             "fabric_modules": [],
-            "storage_objects": [{"name": iqn, "plugin": "block", "dev": t.device} for iqn, t in self.saved.items()],
+            "storage_objects": [{"name": iqn, "plugin": "block", "dev": t.device, "attributes": t.attributes}
+                                for iqn, t in self.saved.items()],
             "targets": [
                 {
                     "fabric": "iscsi",
@@ -239,17 +251,43 @@ class FakeHost(FakeLvm, Runner):
             ],
         }
 
+    @property
+    def _core(self) -> Path:
+        return self.configfs.parent / "core"
+
+    def _so_dir(self, iqn: str, target: FakeTarget) -> Path:
+        return self._core / f"iblock_{target.hba}" / iqn
+
+    def _so_attributes(self, iqn: str, target: FakeTarget) -> dict[str, int]:
+        """As rtslib's save reads them: every attribute file of the storage object in configfs."""
+        attrib = self._so_dir(iqn, target) / "attrib" if self.configfs is not None else None
+        if attrib is None or not attrib.is_dir():
+            return dict(target.attributes)
+        return {a.name: int(a.read_text()) for a in sorted(attrib.iterdir())}
+
     def _mirror_configfs(self) -> None:
         if self.configfs is None:
             return
         for existing in list(self.configfs.iterdir()):
             if existing.name not in self.targets:
                 shutil.rmtree(existing)
+        live = {self._so_dir(iqn, t) for iqn, t in self.targets.items()}
+        for so in list(self._core.glob("iblock_*/*")):
+            if so not in live:
+                shutil.rmtree(so.parent)  # rtslib removes the HBA with its storage object
         for iqn, target in self.targets.items():
+            so = self._so_dir(iqn, target)
+            if not so.is_dir():  # made now: LIO's defaults, then what a restore applies
+                (so / "attrib").mkdir(parents=True)
+                for name, value in {**SO_ATTRIBUTES, **target.attributes}.items():
+                    (so / "attrib" / name).write_text(f"{value}\n")
             acls = self.configfs / iqn / "tpgt_1" / "acls"
             acls.mkdir(parents=True, exist_ok=True)
             if target.lun:
-                (self.configfs / iqn / "tpgt_1" / "lun" / "lun_0").mkdir(parents=True, exist_ok=True)
+                lun = self.configfs / iqn / "tpgt_1" / "lun" / "lun_0"
+                lun.mkdir(parents=True, exist_ok=True)
+                if not (lun / "a1b2c3d4e5").is_symlink():  # configfs: the LUN links to its storage object
+                    (lun / "a1b2c3d4e5").symlink_to(so)
             else:
                 shutil.rmtree(self.configfs / iqn / "tpgt_1" / "lun", ignore_errors=True)
             for existing in list(acls.iterdir()):

@@ -26,6 +26,9 @@ from pathlib import Path
 from faketarget import lock_is_held
 
 
+# A block storage object's attributes as a new one has them in configfs (a few of LIO's many).
+STORAGE_OBJECT_ATTRIBUTES = {"block_size": 512, "emulate_tpu": 0, "emulate_tpws": 0}
+
 class RTSLibError(Exception):
     pass
 
@@ -134,6 +137,8 @@ class FakeRtslib:
             made = _LUN(rts, parent_tpg, len(parent_tpg.lun_list) if lun is None else lun, storage_object)
             parent_tpg.lun_list.append(made)
             rts.mkdir(made.path)
+            # as in configfs: the LUN links to its storage object (a name of LIO's own choosing)
+            (rts.configfs / made.path / "a1b2c3d4e5").symlink_to(storage_object.directory)
             return made
 
         def NetworkPortal(parent_tpg, ip_address, port=3260, mode="any"):  # noqa: N802
@@ -218,7 +223,9 @@ class FakeRtslib:
         hba = self.core / f"iblock_{number}"
         assert name not in self.storage_objects, f"a second storage object named {name}: a stale index missed the first"
         assert not (hba.is_dir() and any(hba.iterdir())), f"{hba.name} holds {list(hba.iterdir())}: a stale index handed it out"
-        (hba / name).mkdir(parents=True)
+        (hba / name / "attrib").mkdir(parents=True)
+        for attribute, value in STORAGE_OBJECT_ATTRIBUTES.items():
+            (hba / name / "attrib" / attribute).write_text(f"{value}\n")
         so = self.storage_objects[name] = StorageObject(self, name, dev, number)
         return so
 
@@ -242,6 +249,10 @@ class StorageObject:
         self.rts, self.name, self.dev, self.number = rts, name, dev, number
         self.path = f"block/{name}"
 
+    @property
+    def directory(self):
+        return self.rts.core / f"iblock_{self.number}" / self.name
+
     def delete(self, save=False):
         self.rts.record("delete", self.path)
         del self.rts.storage_objects[self.name]
@@ -250,7 +261,9 @@ class StorageObject:
 
     def data(self) -> dict:
         return {"name": self.name, "plugin": "block", "dev": self.dev, "exclusive": True, "readonly": False,
-                "write_back": False, "wwn": f"wwn-of-{self.name}", "attributes": {"block_size": 512},
+                "write_back": False, "wwn": f"wwn-of-{self.name}",
+                # as rtslib's dump: every attribute as configfs has it now, as an int where it parses
+                "attributes": {a.name: int(a.read_text()) for a in sorted((self.directory / "attrib").iterdir())},
                 "alua_tpgs": [{"name": "default_tg_pt_gp", "tg_pt_gp_id": 0}]}
 
     def dump(self) -> dict:

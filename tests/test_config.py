@@ -224,12 +224,15 @@ def test_space_defaults_are_cinders_and_the_documented_limits():
     s = Settings()
     assert (s.max_over_subscription_ratio, s.reserved_percentage) == (20.0, 0)  # Cinder's defaults
     assert (s.thin_pool_max_data_percent, s.thin_pool_max_metadata_percent) == (90.0, 80.0)  # README, Configuration
+    assert s.report_discard_supported == "thin"  # thin volumes advertise UNMAP (README, Configuration)
 
 
 @pytest.mark.parametrize("line, expected", [
     ("max_over_subscription_ratio = 1", 1.0), ("max_over_subscription_ratio = 1.5", 1.5),
     ("max_over_subscription_ratio = 'auto'", "auto"), ("reserved_percentage = 100", 100),
     ("thin_pool_max_data_percent = 100", 100.0), ("thin_pool_max_metadata_percent = 0.5", 0.5),
+    ("report_discard_supported = true", True), ("report_discard_supported = false", False),
+    ("report_discard_supported = 'thin'", "thin"),
 ])
 def test_space_settings_are_read(tmp_path, line, expected):
     key = line.split(" = ")[0]
@@ -247,6 +250,8 @@ def test_space_settings_are_read(tmp_path, line, expected):
     "thin_pool_max_data_percent = '90'", "thin_pool_max_data_percent = nan", "thin_pool_max_data_percent = inf",
     "thin_pool_max_data_percent = false", "thin_pool_max_metadata_percent = 0.0", "thin_pool_max_metadata_percent = 150",
     "thin_pool_max_metadata_percent = -inf", "thin_pool_max_metadata_percent = [80]",
+    "report_discard_supported = 1", "report_discard_supported = 0", "report_discard_supported = 'THIN'",
+    "report_discard_supported = 'true'", "report_discard_supported = ''", "report_discard_supported = [true]",
 ])
 def test_bad_space_settings_are_refused_naming_the_key(tmp_path, line):
     assert line.split(" = ")[0] in refused(tmp_path, line + "\n")

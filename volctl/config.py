@@ -47,6 +47,7 @@ class Settings(Record):
     reserved_percentage: int
     thin_pool_max_data_percent: float
     thin_pool_max_metadata_percent: float
+    report_discard_supported: str | bool
 
     def __init__(self, volume_group: str = "cinder-volumes", lvm_type: str = "default",
                  volume_name_template: str = "volume-%s", target_helper: str = "lioadm",
@@ -58,7 +59,8 @@ class Settings(Record):
                  nvmeof_conn_info_version: int = 1, nvmet_auth: str = "auto",
                  nvmet_save_file: str = "/etc/nvmet/config.json", max_over_subscription_ratio: float | str = 20.0,
                  reserved_percentage: int = 0, thin_pool_max_data_percent: float = DATA_PERCENT_DEFAULT,
-                 thin_pool_max_metadata_percent: float = METADATA_PERCENT_DEFAULT):
+                 thin_pool_max_metadata_percent: float = METADATA_PERCENT_DEFAULT,
+                 report_discard_supported: str | bool = "thin"):
         self._init(locals())
 
     @property
@@ -126,6 +128,9 @@ def _check(settings: Settings, source: str) -> Settings:
     ratio = settings.max_over_subscription_ratio
     if ratio != "auto" and not (_is_number(ratio) and math.isfinite(ratio) and ratio >= 1.0):
         raise bad("max_over_subscription_ratio", f"must be a number of at least 1.0 or \"auto\" (as Cinder's), not {quoted(ratio)}")
+    discard = settings.report_discard_supported
+    if not (discard == "thin" or isinstance(discard, bool)):  # 1 == True: a bool, not any value equal to one
+        raise bad("report_discard_supported", f"must be \"thin\" (thin volumes advertise UNMAP), true or false, not {quoted(discard)}")
     for key in ("thin_pool_max_data_percent", "thin_pool_max_metadata_percent"):
         value = getattr(settings, key)
         if not (_is_number(value) and 0 < value <= 100):
@@ -221,6 +226,8 @@ def load_settings(path: str | None) -> Settings:
             if not _is_number(value) and not (key == "max_over_subscription_ratio" and value == "auto"):
                 raise UsageError(f"{shown}: {key}: must be a number" + (' or "auto"' if key == "max_over_subscription_ratio" else ""))
             value = value if value == "auto" else float(value)
+        elif key == "report_discard_supported":
+            pass  # "thin", true or false: _check says which
         elif not isinstance(value, str):
             raise UsageError(f"{shown}: {key}: must be a string")
         values[key] = value

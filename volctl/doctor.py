@@ -378,7 +378,7 @@ class Doctor:
         if item.kind == "lv_size":
             svc.record_lv_size(item.volume_id)
             return False
-        if item.kind in ("target_missing", "lun_missing", "acl_missing", "namespace", "port_unlinked", "host_keys"):
+        if item.kind in ("target_missing", "lun_missing", "acl_missing", "namespace", "port_unlinked", "host_keys", "unmap_off"):
             return svc.restore_export(item.volume_id)[1]  # the same code as `volctl restore`
         if item.kind == "target_unrecorded":
             svc.record_live_export(item.volume_id)

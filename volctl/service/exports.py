@@ -155,6 +155,9 @@ class Exports(ServiceCore):
             if self._rides_on(driver, attachment, host):
                 mode = attachment.attach_mode
         info = driver.connection_info(volume, connector, mode, force_multipath=multipath, host_secrets=credentials)
+        if driver.advertises_discard(volume):
+            # As Cinder's manager does with report_discard_supported: set where the helper left it out.
+            info["data"].setdefault("discard", True)
         return Outcome(volume, data=info)
 
     @staticmethod

@@ -68,7 +68,7 @@ class Targets:
             protocol = settings.target_protocol if settings.target_protocol in PROTOCOLS else "iscsi"
             iscsi = IscsiConfig(settings.target_prefix, settings.portal_ips, settings.target_port, protocol,
                                 settings.volume_name_template)
-            return lio_helper(settings.target_helper, runner, locks.host("lio"), iscsi=iscsi, **paths)
+            return _with_discard(lio_helper(settings.target_helper, runner, locks.host("lio"), iscsi=iscsi, **paths))
 
         def nvmet() -> TargetDriver:
             from volctl.errors import UsageError
@@ -79,8 +79,14 @@ class Targets:
                 raise UsageError("NVMe/TCP with secondary addresses needs nvmeof_conn_info_version = 2 (as Cinder's)")
             nvme = NvmeConfig(settings.nvmet_target_prefix, settings.portal_ips, settings.nvmet_target_port,
                               settings.nvmet_port_id, settings.nvmet_ns_id, settings.nvmeof_conn_info_version)
-            return NvmetTarget(runner, locks.host("nvmet"), nvmet_root or CONFIGFS_NVMET,
-                               nvmet_save_file or Path(settings.nvmet_save_file), nvme, settings.nvmet_auth)
+            return _with_discard(NvmetTarget(runner, locks.host("nvmet"), nvmet_root or CONFIGFS_NVMET,
+                                             nvmet_save_file or Path(settings.nvmet_save_file), nvme, settings.nvmet_auth))
+
+        def _with_discard(helper: TargetDriver) -> TargetDriver:
+            from volctl.discard import DiscardPolicy
+
+            helper.discard = DiscardPolicy(settings.report_discard_supported)
+            return helper
 
         return cls({"lio": lio, "nvmet": nvmet}, FAMILIES, PROTOCOL_FAMILIES[settings.target_protocol],
                    settings.target_protocol)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
+from volctl.discard import DiscardPolicy
 from volctl.locks import FileLock
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class TargetDriver(ABC):
         # How long an export may wait for a portal address that is not up yet (restore at boot
         # sets it; elsewhere a wrong address fails at once). Helpers that bind no address ignore it.
         self.address_wait = 0.0
+        self.discard = DiscardPolicy()  # report_discard_supported; the registry sets the configured one
 
     # -- names, credentials and formats ------------------------------------------------------
 
@@ -134,6 +136,11 @@ class TargetDriver(ABC):
                         force_multipath: bool = False, host_secrets: dict | None = None) -> dict:
         """Cinder's initialize_connection result for the volume's export (with the host's own
         credentials, when it has them)."""
+
+    def advertises_discard(self, volume: Volume) -> bool:
+        """Whether the volume's export advertises UNMAP (discard) to its hosts, and its connection
+        info says `discard: true` (report_discard_supported, volctl/discard.py)."""
+        return self.discard.advertised(volume.lv_path)
 
     # -- change sets -------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class IscsiTarget(TargetDriver):
 
     def _create_export(self, volume: Volume, target: str) -> None:
         self.create(volume.lv_path, target, self.chap(volume), iser=self.protocol_of(volume) == "iser",
-                    ips=self.iscsi.ips, port=self.iscsi.port)
+                    ips=self.iscsi.ips, port=self.iscsi.port, unmap=self.advertises_discard(volume))
 
     def _remove_export(self, target: str) -> None:
         self.delete(target)
@@ -113,9 +113,14 @@ class IscsiTarget(TargetDriver):
     # -- the template's own operations (Cinder's create_iscsi_target and the rest): each under
     # -- the lock, its target pending for the next persist --------------------------------------
 
-    def create(self, device: str, iqn: str, chap: Chap, *, iser: bool, ips: Sequence[str], port: int) -> None:
+    def create(self, device: str, iqn: str, chap: Chap, *, iser: bool, ips: Sequence[str], port: int,
+               unmap: bool = False) -> None:
+        """unmap: the LUN advertises UNMAP, set before the change set's persist, so the saved config
+        (and every restore of it) carries it."""
         with self.changing(iqn):
             self._create(device, iqn, chap, iser=iser, ips=ips, port=port)
+            if unmap:
+                self._advertise_unmap(iqn)
 
     def delete(self, iqn: str) -> None:
         with self.changing(iqn):
@@ -135,6 +140,10 @@ class IscsiTarget(TargetDriver):
 
     @abstractmethod
     def _create(self, device: str, iqn: str, chap: Chap, *, iser: bool, ips: Sequence[str], port: int) -> None: ...
+
+    @abstractmethod
+    def _advertise_unmap(self, iqn: str) -> None:
+        """The target's LUN advertises UNMAP and WRITE SAME with unmap (LIO: emulate_tpu, emulate_tpws)."""
 
     @abstractmethod
     def _delete(self, iqn: str) -> None: ...

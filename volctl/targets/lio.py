@@ -8,15 +8,18 @@ one is driven by the other as well.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from volctl.errors import EnvironmentProblem
+from volctl.errors import EnvironmentProblem, TargetFailed
 from volctl.iscsi import WWN_PREFIXES, IscsiConfig
 from volctl.locks import FileLock
 from volctl.targets import saved
-from volctl.targets.driver import PersistenceProblem
+from volctl.targets.driver import Defect, PersistenceProblem
 from volctl.targets.iscsi import IscsiTarget
 from volctl.targets.saved import SavedTarget
+
+if TYPE_CHECKING:
+    from volctl.model import Volume
 
 CONFIGFS_ISCSI = Path("/sys/kernel/config/target/iscsi")
 # Upstream rtslib's default (PyPI's, which cinder-rtstool runs); Debian patches its own to
@@ -66,6 +69,64 @@ class LioTarget(IscsiTarget):
             return True  # no view of configfs: the helper listed it, and that is all we can know
         tpgs = sorted((self.configfs / target).glob("tpgt_*"))
         return bool(tpgs) and (tpgs[0] / "lun" / "lun_0").is_dir()
+
+    def storage_object_dir(self, target: str) -> Path | None:
+        """The configfs directory of the storage object behind LUN 0 (core/iblock_N/NAME): the
+        LUN's link to it, one readlink, however many backstores the host has."""
+        lun = self.configfs / target / "tpgt_1" / "lun" / "lun_0"
+        try:
+            links = [entry for entry in lun.iterdir() if entry.is_symlink()]
+        except OSError:
+            return None
+        return links[0].resolve() if links else None
+
+    def _unmap_off(self, volume: Volume, target: str) -> bool:
+        """The export should advertise UNMAP and its LUN does not (made before volctl set it, or
+        restored by the host's own unit from a config saved without it)."""
+        if not self.advertises_discard(volume):
+            return False
+        so = self.storage_object_dir(target)
+        if so is None:
+            return False  # no LUN: lun_missing says so
+        try:
+            return (so / "attrib" / "emulate_tpu").read_text().strip() != "1" \
+                or (so / "attrib" / "emulate_tpws").read_text().strip() != "1"
+        except OSError:
+            return True
+
+    def defects(self, volume: Volume) -> list[Defect]:
+        found = super().defects(volume)
+        target = self.target_name(volume)
+        if not found and self._unmap_off(volume, target):
+            found.append(Defect("unmap_off", target, f"the LUN of {volume.name} does not advertise UNMAP "
+                                "(emulate_tpu, emulate_tpws): hosts' discards never reach its thin pool",
+                                "advertise UNMAP (hosts see it after a rescan)"))
+        return found
+
+    def mend(self, volume: Volume) -> list[str] | None:
+        """UNMAP advertised on a live LUN (no host loses anything); a target without its LUN is
+        left to be replaced (None)."""
+        target = self.target_name(volume)
+        if not self.is_whole(target):
+            return None
+        if not self._unmap_off(volume, target):
+            return []
+        with self.changing(target):
+            self._advertise_unmap(target)
+        return [f"UNMAP advertised on {target}"]
+
+    def _advertise_unmap(self, iqn: str) -> None:
+        """UNMAP and WRITE SAME with unmap on LUN 0 (emulate_tpu, emulate_tpws: 0 by default in
+        LIO, and cinder-rtstool sets neither), written in configfs, where rtslib's save reads them."""
+        so = self.storage_object_dir(iqn)
+        if so is None:
+            raise TargetFailed(f"LIO: target {iqn} has no LUN 0 storage object to advertise UNMAP on")
+        for name in ("emulate_tpu", "emulate_tpws"):
+            try:
+                with open(so / "attrib" / name, "w") as f:
+                    f.write("1")
+            except OSError as e:  # ENOSYS: the device takes no discard (checked before: a changed device)
+                raise TargetFailed(f"LIO: advertise UNMAP on {iqn} ({name}): {e.strerror}") from None
 
     def hosts(self, target: str) -> list[str]:
         """Initiators with an ACL on the target's first TPG."""
