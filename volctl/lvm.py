@@ -156,6 +156,11 @@ def _thin_pool(row: dict) -> ThinPool:
                     (row.get("lv_health_status") or "").strip())
 
 
+def _logical_volume(row: dict) -> LogicalVolume:
+    return LogicalVolume(vg=row["vg_name"], name=row["lv_name"], size_bytes=int(row["lv_size"]), attr=row.get("lv_attr", ""),
+                         path=row.get("lv_path", ""), pool=row.get("pool_lv", ""))
+
+
 def _reports(stdout: str) -> list[dict]:
     document = json.loads(stdout)
     return document.get("report", [])
@@ -283,45 +288,47 @@ class Lvm:
         if on_progress:
             on_progress(size_bytes)
 
-    def get(self, name: str) -> LogicalVolume | None:
-        """None when the LV (or its VG) is not there; any other failure raises."""
-        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, f"{self.vg}/{name}"]
+    @staticmethod
+    def _lvs_argv(fields: str, target: str) -> list[str]:
+        return ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields, target]
+
+    def _rows(self, fields: str, target: str) -> list[dict]:
+        """`lvs` of a group or one LV, as report rows."""
+        return [row for report in _reports(self._run(self._lvs_argv(fields, target)).stdout) for row in report.get("lv", [])]
+
+    def _one(self, fields: str, name: str) -> dict | None:
+        """One LV's report row; None when the LV (or its VG) is not there; any other failure raises."""
         try:
-            result = self._run(argv)
+            rows = self._rows(fields, f"{self.vg}/{name}")
         except CommandFailed as e:
             if any(marker in e.stderr for marker in _NOT_FOUND):
                 return None
             raise
-        volumes = self._parse_lvs(result.stdout)
-        return volumes[0] if volumes else None
+        return rows[0] if rows else None
+
+    def get(self, name: str) -> LogicalVolume | None:
+        """None when the LV (or its VG) is not there; any other failure raises."""
+        row = self._one(_LV_FIELDS, name)
+        return _logical_volume(row) if row else None
 
     def list(self) -> list[LogicalVolume]:
-        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _LV_FIELDS, self.vg]
-        return self._parse_lvs(self._run(argv).stdout)
+        return [_logical_volume(row) for row in self._rows(_LV_FIELDS, self.vg)]
 
     def thin_pool(self, pool: str) -> ThinPool | None:
         """The pool's size, data and metadata use and health, from one `lvs`; None when it is not
         there. An LV of that name that is not a thin pool raises: it is not the pool volctl means."""
-        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _POOL_FIELDS, f"{self.vg}/{pool}"]
-        try:
-            result = self._run(argv)
-        except CommandFailed as e:
-            if any(marker in e.stderr for marker in _NOT_FOUND):
-                return None
-            raise
-        rows = [row for report in _reports(result.stdout) for row in report.get("lv", [])]
-        if not rows:
+        row = self._one(_POOL_FIELDS, pool)
+        if row is None:
             return None
-        row = rows[0]
         if not row.get("lv_attr", "").startswith("t"):
-            raise CommandFailed(argv, 0, "", reason=f"{self.vg}/{pool} is not a thin pool (lv_attr {row.get('lv_attr')!r})")
+            raise CommandFailed(self._lvs_argv(_POOL_FIELDS, f"{self.vg}/{pool}"), 0, "",
+                                reason=f"{self.vg}/{pool} is not a thin pool (lv_attr {row.get('lv_attr')!r})")
         return _thin_pool(row)
 
     def usage(self) -> GroupUsage:
         """The group's size and free space, what each LV holds and every thin pool's use, from one
         `lvs` (a group with no LV yet: one `vgs`)."""
-        argv = ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", _USAGE_FIELDS, self.vg]
-        rows = [row for report in _reports(self._run(argv).stdout) for row in report.get("lv", [])]
+        rows = self._rows(_USAGE_FIELDS, self.vg)
         if not rows:
             return GroupUsage(self.volume_group(), {}, ())
         group = VolumeGroup(rows[0]["vg_name"], int(rows[0]["vg_size"]), int(rows[0]["vg_free"]))
@@ -340,18 +347,3 @@ class Lvm:
             raise CommandFailed(argv, 0, f"volume group {self.vg} not in the report")
         row = rows[0]
         return VolumeGroup(row["vg_name"], int(row["vg_size"]), int(row["vg_free"]))
-
-    @staticmethod
-    def _parse_lvs(stdout: str) -> list[LogicalVolume]:
-        return [
-            LogicalVolume(
-                vg=row["vg_name"],
-                name=row["lv_name"],
-                size_bytes=int(row["lv_size"]),
-                attr=row.get("lv_attr", ""),
-                path=row.get("lv_path", ""),
-                pool=row.get("pool_lv", ""),
-            )
-            for report in _reports(stdout)
-            for row in report.get("lv", [])
-        ]
