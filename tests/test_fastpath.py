@@ -158,18 +158,35 @@ def test_text_that_is_not_utf8_is_refused_alike(world):
     assert fast[0] == 2
 
 
-def test_a_closed_stdout_ends_alike(world):
-    """`volctl show v1 --json | true`: the reader is gone before the first write (click: exit 1, quiet)."""
+@pytest.mark.parametrize("argv", [["show", "vol1", "--json"], ["show", "vol1"], ["list"], ["list", "--json"]])
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_a_closed_stdout_ends_alike(world, argv, unbuffered):
+    """`volctl show v1 --json | true`: the reader is gone before the first write (click: exit 1,
+    quiet). Buffered too, as stdout into a pipe is in an operator's shell (PYTHONUNBUFFERED unset):
+    what the command printed is written out before the process ends, not by the interpreter's
+    own flush at exit, which made it exit 120 with a BrokenPipeError on stderr."""
     results = []
     for mode in ("main", "click"):
         read, write = os.pipe()
         os.close(read)
         try:
-            results.append(run(world, mode, ["show", "vol1", "--json"], stdout=write))
+            results.append(run(world, mode, argv, {"PYTHONUNBUFFERED": unbuffered}, stdout=write))
         finally:
             os.close(write)
     assert results[0][:3] == results[1][:3]
-    assert results[0][0] == 1
+    assert results[0][:3] == (1, b"", b"")
+
+
+@pytest.mark.parametrize("argv", [["show", "vol1", "--json"], ["list", "--json"]])
+def test_output_that_cannot_be_written_is_one_line_and_exit_7_alike(world, argv):
+    """stdout on a full disk (/dev/full), block-buffered: the write fails at the flush, which
+    volctl does itself, so one line says so and the exit is 7, not the interpreter's 120."""
+    results = []
+    for mode in ("main", "click"):
+        with open("/dev/full", "wb") as full:
+            results.append(run(world, mode, argv, {"PYTHONUNBUFFERED": ""}, stdout=full))
+    assert results[0][:3] == results[1][:3]
+    assert results[0][:3] == (7, b"", b"Error: cannot write the output: No space left on device\n")
 
 
 def test_secrets_stay_masked_without_click(world):

@@ -5,6 +5,7 @@ on every command's start-up."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import sys
@@ -42,6 +43,34 @@ def db_of(argv: list[str]) -> str:
         if arg.startswith("--db="):
             return arg[len("--db="):]
     return os.environ.get("VOLCTL_DB") or DEFAULT_DB
+
+
+def _discard_stdout() -> None:
+    """What is still buffered goes to /dev/null at exit instead of failing again (the recipe of
+    Python's signal documentation, "Note on SIGPIPE")."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def closed_stdout() -> NoReturn:
+    """The reader went away (`| head`): end quietly with exit 1, as click's main does."""
+    _discard_stdout()
+    sys.exit(ExitCode.INTERNAL)
+
+
+def flush_stdout(code: object) -> None:
+    """Write out what the command printed, on every way a process ends (`code`: the exit code it is
+    ending with), while a failure can still end it as the contract says. Into a pipe stdout is
+    block-buffered: left to the interpreter's flush at exit, a reader gone by then made the process
+    exit 120 with a BrokenPipeError on stderr."""
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            closed_stdout()
+        _discard_stdout()
+        if code in (0, None):  # otherwise the failure that ends it is already on stderr
+            output.error(f"cannot write the output: {e.strerror or e}")
+            sys.exit(ExitCode.ENVIRONMENT)
 
 
 def fail(e: BaseException, argv: list[str], verbose: bool) -> NoReturn:

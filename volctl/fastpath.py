@@ -88,11 +88,21 @@ def show_volume(app: App, *, volume: str, show_secrets: bool) -> None:
 def run(request: Show, argv: list[str]) -> None:
     """As VolctlGroup.main and click's own main would run it; never returns. (Its imports are
     here: every other command line only pays for parse().)"""
+    from volctl.exits import flush_stdout
+
+    try:
+        _run_and_exit(request, argv)
+    except SystemExit as end:
+        flush_stdout(end.code)  # a reader gone by now ends the process its own way
+        raise
+
+
+def _run_and_exit(request: Show, argv: list[str]) -> None:
     import errno
     import sqlite3
 
     from volctl.errors import ExitCode, VolctlError
-    from volctl.exits import check_text, fail
+    from volctl.exits import check_text, closed_stdout, fail
 
     try:
         check_text(argv)
@@ -110,12 +120,7 @@ def run(request: Show, argv: list[str]) -> None:
         except OSError as e:
             if e.errno != errno.EPIPE:
                 raise
-            # click's main: a reader that went away (`| head`) ends the process quietly, exit 1.
-            # What is still buffered goes to /dev/null at exit instead of failing again (the
-            # recipe of Python's signal documentation, "Note on SIGPIPE").
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(1)
+            closed_stdout()
     except (VolctlError, sqlite3.Error, KeyboardInterrupt, Exception) as e:
         fail(e, argv, verbose=False)
     sys.exit(ExitCode.OK)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import sqlite3
 import sys
+from typing import NoReturn
 
 import click
 
@@ -15,7 +16,7 @@ from volctl.app import App
 from volctl.commands import COMMANDS
 from volctl.config import DEFAULT_DB
 from volctl.errors import ExitCode, VolctlError
-from volctl.exits import check_text, fail
+from volctl.exits import check_text, fail, flush_stdout
 
 
 class VolctlGroup(click.Group):
@@ -46,6 +47,13 @@ class VolctlGroup(click.Group):
         return sorted({*COMMANDS, *self._commands})
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        try:
+            self._main(args, prog_name, complete_var, **extra)
+        except SystemExit as end:
+            flush_stdout(end.code)  # a reader gone by now ends the process its own way
+            raise
+
+    def _main(self, args, prog_name, complete_var, **extra) -> NoReturn:
         argv = list(sys.argv[1:] if args is None else args)
         verbose = "-v" in argv or "--verbose" in argv
         try:
