@@ -86,8 +86,9 @@ def stale(status: str, updated_at: str, booted: datetime | None, stale_after: fl
     status with no volctl working on it; None when it is not (doctor's `stuck`, and the metrics)."""
     if status not in TRANSIENT:
         return None
-    age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(updated_at)).total_seconds()
-    before_boot = status not in _RESTING_TRANSIENT and booted is not None and datetime.fromisoformat(updated_at) < booted
+    since = datetime.fromisoformat(updated_at)
+    age = ((now or datetime.now(timezone.utc)) - since).total_seconds()
+    before_boot = status not in _RESTING_TRANSIENT and booted is not None and since < booted
     return (age, before_boot) if age >= stale_after or before_boot else None
 
 

@@ -166,9 +166,7 @@ class Inventory(AttachmentRows, EventRows, SnapshotRows, StatsRows):
         """add_volume's or add_snapshot's refusal of a taken id or name, said before anything is
         asked of the host (the space admission runs LVM): exit 4, whatever the host would say."""
         volume = kind == "volume"
-        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row_id]).fetchone():
-            raise AlreadyExists(f"id {row_id} belonged to a deleted volume whose history is kept; choose another id"
-                                if volume else f"id {row_id} already has a history; choose another id")
+        self._refuse_kept_history(kind, row_id)
         row = (lambda where, value: self._volume_row(where, value)) if volume else \
             (lambda where, value: self._snapshot_row(f"s.{where}", value))
         if row("name = ?", name):
@@ -176,10 +174,14 @@ class Inventory(AttachmentRows, EventRows, SnapshotRows, StatsRows):
         if row("id = ?", row_id):
             raise AlreadyExists(f"a {kind} with id {row_id!r} already exists")
 
+    def _refuse_kept_history(self, kind: str, row_id: str) -> None:
+        """`history <id>` still answers for a deleted volume or snapshot; a new one must not inherit it."""
+        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row_id]).fetchone():
+            raise AlreadyExists(f"id {row_id} belonged to a deleted volume whose history is kept; choose another id"
+                                if kind == "volume" else f"id {row_id} already has a history; choose another id")
+
     def add_volume(self, **row: object) -> None:
-        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row["id"]]).fetchone():
-            # `history <id>` still answers for the deleted volume; a new one must not inherit it
-            raise AlreadyExists(f"id {row['id']} belonged to a deleted volume whose history is kept; choose another id")
+        self._refuse_kept_history("volume", str(row["id"]))
         try:
             self._insert("volumes", row)
         except sqlite3.IntegrityError:

@@ -13,8 +13,7 @@ class SnapshotRows:
     """Mixed into Inventory, which gives `db`, `_insert` and `_now`."""
 
     def add_snapshot(self, **row: object) -> None:
-        if self.db.conn.execute("SELECT 1 FROM events WHERE volume_id = ? LIMIT 1", [row["id"]]).fetchone():
-            raise AlreadyExists(f"id {row['id']} already has a history; choose another id")
+        self._refuse_kept_history("snapshot", str(row["id"]))
         try:
             self._insert("snapshots", row)
         except sqlite3.IntegrityError:

@@ -42,8 +42,13 @@ class Family:
         self.samples.append((labels, value))
 
 
+def _escaped(text: str) -> str:
+    """Backslash and newline escaped, as HELP text and label values both need."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
 def _label_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return _escaped(text).replace('"', '\\"')
 
 
 def _number(value: float) -> str:
@@ -60,7 +65,7 @@ def render(families: list[Family]) -> str:
     """The text format: HELP (backslash and newline escaped), TYPE, then one line a sample."""
     lines = []
     for family in families:
-        lines.append(f"# HELP {family.name} {family.help.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}")
+        lines.append(f"# HELP {family.name} {_escaped(family.help)}")
         lines.append(f"# TYPE {family.name} gauge")
         for labels, value in family.samples:
             text = ",".join(f'{key}="{_label_value(str(v))}"' for key, v in labels.items())
@@ -75,7 +80,7 @@ class Collector:
         self.stale_after = stale_after
 
     def collect(self) -> list[Family]:
-        from volctl import doctor, space
+        from volctl import doctor
         from volctl.errors import VolctlError
 
         svc, settings = self.service, self.settings
@@ -127,11 +132,13 @@ class Collector:
             allocated.add(sum(held for name, held in usage.held_bytes.items() if name in ours), volume_group=vg)
             vg_size.add(usage.group.size_bytes, volume_group=vg)
             vg_free.add(usage.group.free_bytes, volume_group=vg)
-            self._pools(usage, vg, promised, pool_families, space)
+            self._pools(usage, vg, promised, pool_families)
         return [by_status, stuck, snaps, exports, connections, up, provisioned, allocated, vg_size, vg_free,
                 *pool_families.values()]
 
-    def _pools(self, usage: GroupUsage, vg: str, promised_gib: int, families: dict[str, Family], space) -> None:
+    def _pools(self, usage: GroupUsage, vg: str, promised_gib: int, families: dict[str, Family]) -> None:
+        from volctl import space
+
         for pool in usage.pools:
             labels = {"volume_group": vg, "pool": pool.name}
             families["size"].add(pool.size_bytes, **labels)
