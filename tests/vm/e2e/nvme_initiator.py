@@ -101,6 +101,29 @@ def connect(data: dict, volume_id: str, *, hostnqn: str, secret: str | None = No
     return Controller(data["nqn"], volume_id)
 
 
+def kernel_log(after: int = -1) -> tuple[int, list[str]]:
+    """The kernel log's messages numbered after `after`, and the last number read. Read from
+    /dev/kmsg, which numbers every record, so a mark taken before an attempt finds exactly the
+    attempt's messages (a ring buffer that wrapped in between loses records, never misplaces them)."""
+    last, messages = after, []
+    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            try:
+                record = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return last, messages
+            except BrokenPipeError:  # records overwritten before they were read; the read goes on after them
+                continue
+            prefix, _, text = record.partition(";")
+            number = int(prefix.split(",")[1])
+            if number > after:
+                last = number
+                messages.append(text.split("\n", 1)[0])
+    finally:
+        os.close(fd)
+
+
 def connected_to(nqn: str) -> list[str]:
     """The controllers (nvmeX) this host has to a subsystem."""
     out = []
