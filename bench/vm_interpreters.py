@@ -1,6 +1,7 @@
 """Which Python the real-kernel tier should run on: the same work on two venvs' interpreters inside
-the QEMU guest, where every process runs at a few per cent of the host's speed. scripts/setup
-builds the venvs on Debian's /usr/bin/python3 first because of this bench (BENCHMARKS.md section 10).
+the QEMU guest, where every process runs at a few per cent of the host's speed (BENCHMARKS.md
+section 10: the gain it shows did not carry over to the whole tier, so scripts/setup keeps python3
+from PATH).
 
 Runs inside the guest (stdlib only); each venv has volctl installed (scripts/setup's .venv, or
 `PYTHON=... scripts/setup` into another checkout):

@@ -15,8 +15,7 @@
 #
 # Environment:
 #   VMRUN_CACHE          cache directory (default: $REPO/.cache/vm)
-#   VMRUN_TOOLS_PYTHON   interpreter for the tools and Cinder venvs and the operator install
-#                        (default: $PYTHON, which scripts/setup sets, else python3)
+#   VMRUN_TOOLS_PYTHON   interpreter for the tools venv (default: python3)
 #   VMRUN_KERNEL_REFRESH=1  look for a newer linux-image-6.1.0-NN-amd64 even
 #                        though a kernel is already cached
 set -euo pipefail
@@ -26,7 +25,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${VMRUN_CACHE:-$REPO/.cache/vm}
 KROOT=$CACHE/kernel-root
 TOOLS=$CACHE/tools
-PY=${VMRUN_TOOLS_PYTHON:-${PYTHON:-python3}}
+PY=${VMRUN_TOOLS_PYTHON:-python3}
 done_steps=()
 
 log() { printf 'setup-host: %s\n' "$*" >&2; }
@@ -260,7 +259,7 @@ src_hash=$(cd "$REPO" && find volctl pyproject.toml scripts/install scripts/cind
 if [ "$src_hash" != "$(cat "$OPT/.stamp" 2>/dev/null || true)" ] || [ ! -x "$OPT/bin/volctl" ]; then
     log "installing volctl into $OPT with scripts/install"
     rm -rf "$OPT"
-    PYTHON=$PY bash "$REPO/scripts/install" --no-apt --prefix "$OPT/volctl" --bindir "$OPT/bin"
+    bash "$REPO/scripts/install" --no-apt --prefix "$OPT/volctl" --bindir "$OPT/bin"
     "$OPT/volctl/bin/python" -m compileall -q "$OPT/volctl/lib" >/dev/null 2>&1 || true
     echo "$src_hash" >"$OPT/.stamp"
     done_steps+=("operator install")
