@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from vm_startup import REPO, timed  # timed: one process, wall time, its stderr when it fails
+
 CPU = "d = {str(i): i * 2 for i in range(200000)}; import json; json.dumps(d); sorted(d.values())"
 
 
@@ -40,12 +40,6 @@ def workloads(python: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--python", action="append", required=True, metavar="LABEL=PATH")
@@ -55,14 +49,14 @@ def main() -> None:
     pythons = {label: Path(path) for label, path in (item.split("=", 1) for item in args.python)}
     for python in pythons.values():  # a warm-up of each: bytecode compiled, the page cache filled over 9p
         for argv in workloads(python).values():
-            timed(argv)
+            timed(argv, dict(os.environ))
     samples: dict[str, dict[str, list[float]]] = {label: {} for label in pythons}
     for round_ in range(args.runs):
         order = list(pythons.items())
         order = order[round_ % len(order):] + order[:round_ % len(order)]
         for label, python in order:
             for name, argv in workloads(python).items():
-                samples[label].setdefault(name, []).append(timed(argv))
+                samples[label].setdefault(name, []).append(timed(argv, dict(os.environ)))
     medians = {label: {name: statistics.median(times) for name, times in by_name.items()}
                for label, by_name in samples.items()}
     base = next(iter(medians))
